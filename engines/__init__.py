@@ -1,0 +1,1 @@
+"""Restoration engines: one protocol over torch, compiled, ONNX Runtime and TensorRT backends."""

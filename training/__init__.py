@@ -1,0 +1,1 @@
+"""Training for CodeFormer, ID-CodeFormer and CodeFormer++ (one module per stage)."""

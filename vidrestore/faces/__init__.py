@@ -1,0 +1,1 @@
+"""Faces: detection, alignment to the FFHQ template, tracking, identity and paste-back."""

@@ -1,0 +1,31 @@
+"""The contract every face detector satisfies."""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from ..face import Face
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Finds faces and their 5 landmarks in a batch of frames.
+
+    Attributes:
+        name: what to call it in logs and reports (``mtcnn``, ``retinaface-resnet50``...).
+    """
+
+    name: str
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
+        """Detect faces in each image.
+
+        Args:
+            images: H×W×3 uint8 RGB frames (sizes may differ).
+
+        Returns:
+            For each image, its faces (box, landmarks, score set; track_id -1), best first.
+        """
+        ...

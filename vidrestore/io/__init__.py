@@ -1,0 +1,1 @@
+"""Video decode and encode (PyAV), probing, atomic output, random-access reading."""

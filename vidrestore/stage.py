@@ -1,0 +1,96 @@
+"""The contracts that pipeline stages, restorers and engines plug into.
+
+Data flows one way: decode → face stage → restore stage → paste stage → encode. Every item
+on the road is a ``FrameJob``: the frame plus what the stages learned about it.
+
+A ``Stage`` takes jobs in presentation order and gives them back in the same order. It may
+hold some back (a centred smoothing window needs the frames after the current one) and gives
+them out later or from ``flush()`` at the end of the stream.
+
+A ``Restorer`` turns aligned face crops into restored ones; networks and compiled engines
+both satisfy it, so the pipeline never knows which backend runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from .faces.face import Face
+from .io.frame import Frame
+
+
+@dataclass
+class FrameJob:
+    """One frame and everything the stages attach to it."""
+
+    frame: Frame
+    faces: list[Face] = field(default_factory=list)
+
+    @property
+    def index(self) -> int:
+        return self.frame.index
+
+
+@runtime_checkable
+class Stage(Protocol):
+    """A step of the frame pipeline (see module docstring for the ordering contract)."""
+
+    name: str
+
+    def process(self, jobs: Sequence[FrameJob]) -> list[FrameJob]:
+        """Take the next jobs in order; return the jobs that are finished, in order."""
+        ...
+
+    def flush(self) -> list[FrameJob]:
+        """The stream has ended: return every job still held, in order."""
+        ...
+
+
+@runtime_checkable
+class Restorer(Protocol):
+    """Restores a batch of aligned faces.
+
+    Attributes:
+        name: what to call it in logs and reports (e.g. ``codeformer/torch-fp16``).
+        uses_identity: whether ``restore`` needs ``identities`` (ID-CodeFormer).
+        face_size: the side of the square crops it takes (512 for every CodeFormer).
+    """
+
+    name: str
+    uses_identity: bool
+    face_size: int
+
+    def restore(
+        self, faces: np.ndarray, identities: np.ndarray | None, fidelity: float
+    ) -> np.ndarray:
+        """Restore ``faces``.
+
+        Args:
+            faces: N×S×S×3 float32 RGB in [0, 1], aligned to the FFHQ template.
+            identities: N×512 float32 unit ArcFace vectors, or None.
+            fidelity: CodeFormer's w in [0, 1]: 0 favours quality, 1 fidelity to the input.
+
+        Returns:
+            N×S×S×3 float32 RGB in [0, 1].
+        """
+        ...
+
+
+def check_stage(obj: object) -> Stage:
+    """Return ``obj`` if it satisfies ``Stage``, else raise TypeError naming what is missing."""
+    return _check(obj, Stage, ("name", "process", "flush"))
+
+
+def check_restorer(obj: object) -> Restorer:
+    """Return ``obj`` if it satisfies ``Restorer``, else raise TypeError naming what is missing."""
+    return _check(obj, Restorer, ("name", "uses_identity", "face_size", "restore"))
+
+
+def _check(obj, proto, members):
+    missing = [m for m in members if not hasattr(obj, m)]
+    if missing or not isinstance(obj, proto):
+        raise TypeError(f"{type(obj).__name__} is not a {proto.__name__}: lacks {', '.join(missing)}")
+    return obj
