@@ -1,0 +1,236 @@
+"""Small synthetic videos for tests, benchmarks and demos.
+
+``write_video`` encodes frames with chosen timestamps (variable frame rate), rotation
+metadata, pixel format, colour tags, audio and subtitles, so every property the pipeline must
+preserve can be produced on demand. ``face_clip_frames`` moves a real face photo
+(scikit-image's astronaut) over a background, so detection and tracking meet a real face.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import av
+import numpy as np
+
+
+@dataclass(frozen=True)
+class AudioSpec:
+    """A sine tone to put beside the video.
+
+    Attributes:
+        seconds: duration of the audio track.
+        rate: sample rate in Hz.
+        codec: audio encoder (``aac``, ``libopus``, ``flac``, ``pcm_s16le``...).
+        frequency: tone frequency in Hz.
+        channels: 1 or 2.
+    """
+
+    seconds: float
+    rate: int = 48000
+    codec: str = "aac"
+    frequency: float = 440.0
+    channels: int = 2
+
+
+def write_video(
+    path: str | Path,
+    frames: Iterable[np.ndarray],
+    *,
+    fps: int = 24,
+    pts: Sequence[int] | None = None,
+    time_base: Fraction | None = None,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    options: dict[str, str] | None = None,
+    rotation: int = 0,
+    color_range: str | None = None,
+    colorspace: str | None = None,
+    audio: AudioSpec | None = None,
+    subtitles: Sequence[tuple[float, float, str]] = (),
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """Encode ``frames`` (H×W×3 uint8 RGB, or uint16 for 16-bit sources) into ``path``.
+
+    Args:
+        pts: per-frame timestamps in ``time_base`` units (default: 0, 1, 2... at ``fps``);
+            uneven steps make a variable-frame-rate video.
+        rotation: display rotation in degrees (counter-clockwise, as ``VideoFrame.rotation``).
+        color_range: ``"mpeg"``/``"tv"`` (limited) or ``"jpeg"``/``"pc"`` (full) to tag.
+        colorspace: ``"bt709"``, ``"bt601"`` or ``"bt2020"`` to tag (and convert with).
+        subtitles: ``(start_s, end_s, text)`` cues, written as a text subtitle stream.
+        metadata: container metadata (title, comment...).
+    """
+    path = Path(path)
+    time_base = time_base or Fraction(1, fps)
+    with av.open(str(path), "w") as container:
+        if metadata:
+            container.metadata.update(metadata)
+        stream = container.add_stream(codec, rate=fps, options=options or {})
+        stream.pix_fmt = pix_fmt
+        stream.time_base = time_base
+        stream.codec_context.time_base = time_base
+        if rotation:
+            stream.set_display_rotation(rotation)
+        if color_range:
+            stream.codec_context.color_range = _COLOR_RANGES[color_range]
+        if colorspace:
+            stream.codec_context.colorspace = _COLORSPACES[colorspace][0]
+        audio_stream = None
+        if audio is not None:
+            audio_stream = container.add_stream(audio.codec, rate=audio.rate)
+            audio_stream.layout = "stereo" if audio.channels == 2 else "mono"
+        sub_stream = None
+        if subtitles:
+            sub_stream = container.add_stream("mov_text" if path.suffix in (".mp4", ".mov") else "subrip")
+            sub_stream.codec_context.time_base = sub_stream.time_base = Fraction(1, 1000)
+            sub_stream.codec_context.subtitle_header = ASS_HEADER
+        first = True
+        for i, image in enumerate(frames):
+            if first:
+                stream.height, stream.width = image.shape[:2]
+                first = False
+            fmt = "rgb48le" if image.dtype == np.uint16 else "rgb24"
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt)
+            if colorspace or color_range:
+                frame = frame.reformat(
+                    format=pix_fmt,
+                    dst_colorspace=_COLORSPACES[colorspace][1] if colorspace else None,
+                    dst_color_range=_RANGE_NAMES.get(color_range),
+                )
+            frame.pts = pts[i] if pts is not None else i
+            frame.time_base = time_base
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+        if audio_stream is not None:
+            _write_tone(container, audio_stream, audio)
+        if sub_stream is not None:
+            _write_subtitles(container, sub_stream, subtitles)
+    return path
+
+
+def _write_tone(container, stream, spec: AudioSpec) -> None:
+    frame_size = stream.codec_context.frame_size or 1024
+    total = int(round(spec.seconds * spec.rate))
+    layout = "stereo" if spec.channels == 2 else "mono"
+    fmt = stream.codec_context.format.name if stream.codec_context.format else "fltp"
+    for start in range(0, total, frame_size):
+        n = min(frame_size, total - start)
+        t = (np.arange(start, start + n) / spec.rate).astype(np.float64)
+        tone = (0.3 * np.sin(2 * np.pi * spec.frequency * t)).astype(np.float32)
+        planes = np.stack([tone] * spec.channels)
+        if fmt == "s16":
+            data = (planes.T.reshape(1, -1) * 32767).astype(np.int16)
+        elif fmt == "s16p":
+            data = (planes * 32767).astype(np.int16)
+        elif fmt == "flt":
+            data = planes.T.reshape(1, -1)
+        else:
+            data = planes
+        frame = av.AudioFrame.from_ndarray(data, format=fmt, layout=layout)
+        frame.sample_rate = spec.rate
+        frame.pts = start
+        frame.time_base = Fraction(1, spec.rate)
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+
+
+ASS_HEADER = (
+    b"[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\n\n[V4+ Styles]\n"
+    b"Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
+    b"BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, "
+    b"BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
+    b"Style: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0"
+    b"\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, "
+    b"Effect, Text\n"
+)
+"""A minimal ASS header: FFmpeg's text subtitle encoders refuse to open without one."""
+
+
+def _write_subtitles(container, stream, cues) -> None:
+    from av.subtitles.subtitle import SubtitleSet
+
+    for start, end, text in cues:
+        duration = int(round((end - start) * 1000))
+        cue = SubtitleSet.create(
+            text=b"0,0,Default,,0,0,0,," + text.encode("utf-8"), start=0, end=duration
+        )
+        packet = stream.codec_context.encode_subtitle(cue)
+        packet.stream = stream
+        packet.pts = packet.dts = int(round(start * 1000))
+        packet.duration = duration
+        packet.time_base = stream.time_base
+        container.mux(packet)
+
+
+_COLORSPACES = {"bt709": (1, "itu709"), "bt601": (6, "itu601"), "bt2020": (9, "bt2020")}
+_COLOR_RANGES = {"mpeg": 1, "tv": 1, "jpeg": 2, "pc": 2}
+_RANGE_NAMES = {"mpeg": "MPEG", "tv": "MPEG", "jpeg": "JPEG", "pc": "JPEG", None: None}
+
+
+def gradient_frames(n: int, width: int, height: int, *, dtype=np.uint8) -> Iterator[np.ndarray]:
+    """Frames with a moving diagonal gradient and a frame-number bar code (no faces)."""
+    max_value = np.iinfo(dtype).max
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    for i in range(n):
+        r = (xx / max(width - 1, 1) + i * 0.01) % 1.0
+        g = yy / max(height - 1, 1)
+        b = ((xx + yy) / max(width + height - 2, 1) + i * 0.02) % 1.0
+        image = (np.stack([r, g, b], axis=-1) * max_value).astype(dtype)
+        bits = [(i >> k) & 1 for k in range(12)]
+        cell = max(width // 16, 1)
+        for k, bit in enumerate(bits):
+            image[: max(height // 10, 1), k * cell : (k + 1) * cell] = max_value if bit else 0
+        yield image
+
+
+def face_clip_frames(
+    n: int,
+    width: int = 320,
+    height: int = 240,
+    *,
+    face_size: int = 120,
+    path: Sequence[tuple[float, float]] = ((0.3, 0.5), (0.7, 0.5)),
+    seed: int = 0,
+) -> Iterator[np.ndarray]:
+    """Frames with scikit-image's astronaut face moving along ``path`` over a textured background.
+
+    ``path`` holds the face centre as fractions of the frame, interpolated over ``n`` frames.
+    """
+    from skimage import data
+
+    face = data.astronaut()[30:250, 110:330]  # the head: hair to chin, 220×220
+    import cv2
+
+    face = cv2.resize(face, (face_size, face_size), interpolation=cv2.INTER_AREA)
+    rng = np.random.default_rng(seed)
+    background = (rng.normal(110, 12, (height, width, 3))).clip(0, 255).astype(np.uint8)
+    background = cv2.GaussianBlur(background, (0, 0), 3)
+    for i in range(n):
+        t = i / max(n - 1, 1) * (len(path) - 1)
+        k = min(int(t), len(path) - 2) if len(path) > 1 else 0
+        u = t - k
+        cx, cy = path[k] if len(path) == 1 else (
+            path[k][0] * (1 - u) + path[k + 1][0] * u,
+            path[k][1] * (1 - u) + path[k + 1][1] * u,
+        )
+        image = background.copy()
+        x0 = int(round(cx * width - face_size / 2))
+        y0 = int(round(cy * height - face_size / 2))
+        _blit(image, face, x0, y0)
+        yield image
+
+
+def _blit(image: np.ndarray, patch: np.ndarray, x0: int, y0: int) -> None:
+    h, w = patch.shape[:2]
+    x1, y1 = max(x0, 0), max(y0, 0)
+    x2, y2 = min(x0 + w, image.shape[1]), min(y0 + h, image.shape[0])
+    if x2 > x1 and y2 > y1:
+        image[y1:y2, x1:x2] = patch[y1 - y0 : y2 - y0, x1 - x0 : x2 - x0]
