@@ -1,0 +1,72 @@
+"""Face detectors behind one protocol, and the builder that picks one.
+
+``auto`` prefers RetinaFace ResNet-50 (most accurate), then RetinaFace MobileNet, and falls
+back to MTCNN, whose weights install from PyPI, so detection always works offline. Every
+detector built here has a ``reason`` attribute saying why it was chosen, for the log line
+``detector: mtcnn (RetinaFace weights not found in ...)``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from ...errors import UsageError
+from ...weights import WeightStore
+from .base import Detector
+from .mtcnn import MTCNNDetector
+from .retinaface import RetinaFaceDetector
+
+DetectorKind = Literal["auto", "retinaface", "retinaface-mobilenet", "mtcnn"]
+
+KINDS: tuple[str, ...] = ("auto", "retinaface", "retinaface-mobilenet", "mtcnn")
+
+_RETINA = {
+    "retinaface": ("retinaface-resnet50", "resnet50"),
+    "retinaface-mobilenet": ("retinaface-mobilenet", "mobile0.25"),
+}
+
+
+def build_detector(
+    kind: DetectorKind,
+    store: WeightStore,
+    device: torch.device | str = "cpu",
+    threshold: float | None = None,
+) -> Detector:
+    """The face detector ``kind`` (see module docstring for ``auto``).
+
+    Args:
+        kind: ``auto``, ``retinaface`` (ResNet-50), ``retinaface-mobilenet`` or ``mtcnn``.
+        store: where RetinaFace weights are looked up. ``auto`` never downloads (it only uses
+            files already present); an explicit RetinaFace kind goes through
+            ``store.require`` (download if the store allows it).
+        device: torch device.
+        threshold: the detector's own score threshold (its default when None). The caller
+            still applies its own score and size filters.
+
+    Returns:
+        A ``Detector`` whose ``name`` says which one it is and ``reason`` why it was chosen.
+
+    Raises:
+        MissingWeightsError: an explicit RetinaFace kind whose weights are absent.
+        UsageError: an unknown kind.
+    """
+    extra = {} if threshold is None else {"threshold": threshold}
+    if kind == "mtcnn":
+        return MTCNNDetector(device=device, reason="requested", **extra)
+    if kind in _RETINA:
+        name, network = _RETINA[kind]
+        path = store.require(name)
+        return RetinaFaceDetector(path, network, device=device, reason="requested", **extra)
+    if kind != "auto":
+        raise UsageError(f"unknown detector {kind!r}; choose one of {', '.join(KINDS)}")
+    for name, network in _RETINA.values():
+        if (path := store.find(name)) is not None:
+            return RetinaFaceDetector(path, network, device=device, reason=f"auto: {path.name} found",
+                                      **extra)
+    where = ", ".join(str(f) for f in store.folders())
+    return MTCNNDetector(device=device, reason=f"RetinaFace weights not found in {where}", **extra)
+
+
+__all__ = ["Detector", "DetectorKind", "MTCNNDetector", "RetinaFaceDetector", "build_detector"]

@@ -1,0 +1,318 @@
+"""MTCNN (Zhang et al. 2016): a cascade of three small CNNs, the detector that needs no download.
+
+The weights are the P/R/O-Net files facenet-pytorch ships (MIT), loaded into our own modules
+whose parameter names match them. Only the files are used: facenet-pytorch's code is not
+imported (it pins old torch / numpy).
+
+Algorithm (as the reference MTCNN): an image pyramid (smallest face ``min_size`` px, scale step
+``factor``) through the fully convolutional P-Net (12×12 windows, stride 2); candidates
+NMS-merged per scale (IoU 0.5) and per image (0.7), regressed, squared; then 24×24 crops
+through R-Net (threshold, NMS 0.7, regression) and 48×48 crops through O-Net, which also gives
+the 5 landmarks; a last NMS with the "min" overlap. Pixels are normalised as
+``(x − 127.5) / 128``. Crops reaching outside the frame are zero-padded like the reference
+implementation (facenet-pytorch clips them instead, which squashes edge faces).
+
+Coordinates here are continuous, pixel ``i`` covering ``[i, i + 1)``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from ...errors import MissingWeightsError
+from ..face import Face
+from .nms import nms
+
+
+class PNet(nn.Module):
+    """Proposal net: fully convolutional, a 12×12 window per output cell (stride 2).
+
+    ``forward(x: N×3×H×W)`` → ``(reg N×4×h×w, prob N×h×w)``, prob = face probability.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.prelu1 = nn.Conv2d(3, 10, 3), nn.PReLU(10)
+        self.pool1 = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.conv2, self.prelu2 = nn.Conv2d(10, 16, 3), nn.PReLU(16)
+        self.conv3, self.prelu3 = nn.Conv2d(16, 32, 3), nn.PReLU(32)
+        self.conv4_1 = nn.Conv2d(32, 2, 1)
+        self.conv4_2 = nn.Conv2d(32, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.pool1(self.prelu1(self.conv1(x)))
+        x = self.prelu3(self.conv3(self.prelu2(self.conv2(x))))
+        return self.conv4_2(x), self.conv4_1(x).softmax(1)[:, 1]
+
+
+def _flatten_whc(x: torch.Tensor) -> torch.Tensor:
+    # The weights were converted from a width-major (Caffe/TF) layout: the dense layers
+    # expect the feature map flattened in W, H, C order, not PyTorch's C, H, W.
+    return x.permute(0, 3, 2, 1).reshape(x.shape[0], -1)
+
+
+class RNet(nn.Module):
+    """Refine net on 24×24 crops: ``forward(x: N×3×24×24)`` → ``(reg N×4, prob N)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.prelu1 = nn.Conv2d(3, 28, 3), nn.PReLU(28)
+        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv2, self.prelu2 = nn.Conv2d(28, 48, 3), nn.PReLU(48)
+        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv3, self.prelu3 = nn.Conv2d(48, 64, 2), nn.PReLU(64)
+        self.dense4, self.prelu4 = nn.Linear(576, 128), nn.PReLU(128)
+        self.dense5_1 = nn.Linear(128, 2)
+        self.dense5_2 = nn.Linear(128, 4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.pool1(self.prelu1(self.conv1(x)))
+        x = self.pool2(self.prelu2(self.conv2(x)))
+        x = self.prelu4(self.dense4(_flatten_whc(self.prelu3(self.conv3(x)))))
+        return self.dense5_2(x), self.dense5_1(x).softmax(1)[:, 1]
+
+
+class ONet(nn.Module):
+    """Output net on 48×48 crops: ``forward(x)`` → ``(reg N×4, landmarks N×10, prob N)``.
+
+    Landmarks are 5 x then 5 y, as fractions of the crop's side.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.prelu1 = nn.Conv2d(3, 32, 3), nn.PReLU(32)
+        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv2, self.prelu2 = nn.Conv2d(32, 64, 3), nn.PReLU(64)
+        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv3, self.prelu3 = nn.Conv2d(64, 64, 3), nn.PReLU(64)
+        self.pool3 = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.conv4, self.prelu4 = nn.Conv2d(64, 128, 2), nn.PReLU(128)
+        self.dense5, self.prelu5 = nn.Linear(1152, 256), nn.PReLU(256)
+        self.dense6_1 = nn.Linear(256, 2)
+        self.dense6_2 = nn.Linear(256, 4)
+        self.dense6_3 = nn.Linear(256, 10)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = self.pool1(self.prelu1(self.conv1(x)))
+        x = self.pool2(self.prelu2(self.conv2(x)))
+        x = self.pool3(self.prelu3(self.conv3(x)))
+        x = self.prelu5(self.dense5(_flatten_whc(self.prelu4(self.conv4(x)))))
+        return self.dense6_2(x), self.dense6_3(x), self.dense6_1(x).softmax(1)[:, 1]
+
+
+def default_weights_dir() -> Path | None:
+    """The folder holding facenet-pytorch's ``pnet.pt``, ``rnet.pt``, ``onet.pt``, if installed."""
+    spec = importlib.util.find_spec("facenet_pytorch")  # locates the package without importing it
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        folder = Path(location) / "data"
+        if all((folder / f"{n}.pt").is_file() for n in ("pnet", "rnet", "onet")):
+            return folder
+    return None
+
+
+def load_nets(weights_dir: Path | str | None = None) -> tuple[PNet, RNet, ONet]:
+    """The three nets with their weights (strict load, ``weights_only``), in eval mode."""
+    folder = Path(weights_dir) if weights_dir else default_weights_dir()
+    if folder is None:
+        raise MissingWeightsError(
+            "MTCNN weights not found: install them with `pip install --no-deps facenet-pytorch==2.6.0`"
+        )
+    nets = (PNet(), RNet(), ONet())
+    for name, net in zip(("pnet", "rnet", "onet"), nets):
+        path = folder / f"{name}.pt"
+        if not path.is_file():
+            raise MissingWeightsError(f"MTCNN weights file missing: {path}")
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+        net.eval().requires_grad_(False)
+    return nets
+
+
+def _normalise(x: torch.Tensor | np.ndarray):
+    return (x - 127.5) * 0.0078125
+
+
+def _square(boxes: np.ndarray) -> np.ndarray:
+    """Grow boxes (N×≥4) to squares about their centres."""
+    out = boxes.copy()
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    side = np.maximum(w, h)
+    out[:, 0] = boxes[:, 0] + (w - side) / 2
+    out[:, 1] = boxes[:, 1] + (h - side) / 2
+    out[:, 2] = out[:, 0] + side
+    out[:, 3] = out[:, 1] + side
+    return out
+
+
+def _regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
+    """Shift box edges by ``reg`` (N×4) fractions of the box's width / height."""
+    out = boxes.copy()
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    out[:, :4] = boxes[:, :4] + reg * np.stack([w, h, w, h], 1)
+    return out
+
+
+def _crops(frames: np.ndarray, inds: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+    """Zero-padded ``size``×``size`` area-resampled crops of ``boxes`` (N×4) from their frames.
+
+    Returns N×3×size×size float32, normalised.
+    """
+    h, w = frames.shape[1:3]
+    out = np.zeros((len(boxes), size, size, 3), np.float32)
+    for k, (i, box) in enumerate(zip(inds, boxes)):
+        x1, y1, x2, y2 = (int(round(v)) for v in box[:4])
+        if x2 - x1 < 1 or y2 - y1 < 1:
+            continue
+        patch = np.zeros((y2 - y1, x2 - x1, 3), np.float32)
+        sx1, sy1, sx2, sy2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+        if sx2 > sx1 and sy2 > sy1:
+            patch[sy1 - y1 : sy2 - y1, sx1 - x1 : sx2 - x1] = frames[i, sy1:sy2, sx1:sx2]
+        out[k] = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
+    return _normalise(out).transpose(0, 3, 1, 2).copy()
+
+
+def _nms_per_image(boxes: np.ndarray, inds: np.ndarray, iou: float, mode: str = "union") -> np.ndarray:
+    """Indices kept by NMS run separately within each image, sorted by image then score."""
+    keep = [np.flatnonzero(inds == i)[nms(boxes[inds == i, :4], boxes[inds == i, 4], iou, mode)]
+            for i in np.unique(inds)]
+    return np.concatenate(keep) if keep else np.zeros(0, np.int64)
+
+
+class MTCNNDetector:
+    """The MTCNN face detector, batched over frames.
+
+    Args:
+        device: torch device for the three nets.
+        threshold: O-Net score a face needs (the final score threshold; reference 0.7).
+        stage_thresholds: P-Net and R-Net thresholds (reference 0.6, 0.7).
+        min_size: smallest face side searched, in pixels (reference 20).
+        factor: pyramid scale step (reference 0.709 ≈ 1/√2).
+        weights_dir: folder with ``pnet.pt`` etc.; default facenet-pytorch's ``data`` folder.
+        reason: why this detector was chosen, for the log.
+    """
+
+    name = "mtcnn"
+
+    def __init__(
+        self,
+        device: torch.device | str = "cpu",
+        threshold: float = 0.7,
+        stage_thresholds: tuple[float, float] = (0.6, 0.7),
+        min_size: float = 20.0,
+        factor: float = 0.709,
+        weights_dir: Path | str | None = None,
+        reason: str = "",
+    ) -> None:
+        self.device = torch.device(device)
+        self.pnet, self.rnet, self.onet = (n.to(self.device) for n in load_nets(weights_dir))
+        self.threshold = float(threshold)
+        self.stage_thresholds = tuple(float(t) for t in stage_thresholds)
+        self.min_size = float(min_size)
+        self.factor = float(factor)
+        self.reason = reason
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
+        """Faces of each image (H×W×3 RGB uint8, or uint16 scaled down), best score first.
+
+        Images of the same size are run together, one P-Net pass per pyramid scale.
+        """
+        results: list[list[Face]] = [[] for _ in images]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, image in enumerate(images):
+            if image.ndim != 3 or image.shape[2] != 3:
+                raise ValueError(f"expected H×W×3 RGB images, got shape {image.shape}")
+            groups.setdefault(image.shape, []).append(i)
+        for members in groups.values():
+            frames = np.stack([_as_float255(images[i]) for i in members])
+            for i, faces in zip(members, self._detect_same_size(frames)):
+                results[i] = faces
+        return results
+
+    @torch.inference_mode()
+    def _detect_same_size(self, frames: np.ndarray) -> list[list[Face]]:
+        n, h, w = frames.shape[:3]
+        boxes, inds = self._propose(frames)
+        if len(boxes):
+            boxes, inds = self._refine(frames, boxes, inds)
+        out: list[list[Face]] = [[] for _ in range(n)]
+        if len(boxes):
+            boxes, inds, points = self._output(frames, boxes, inds)
+            for box, i, pts in zip(boxes, inds, points):
+                out[i].append(Face(box=box[:4].astype(np.float32), landmarks=pts.astype(np.float32),
+                                   score=float(box[4])))
+        for faces in out:
+            faces.sort(key=lambda f: -f.score)
+        return out
+
+    def _scales(self, h: int, w: int) -> list[float]:
+        scale, side, scales = 12.0 / self.min_size, min(h, w) * 12.0 / self.min_size, []
+        while side >= 12:
+            scales.append(scale)
+            scale, side = scale * self.factor, side * self.factor
+        return scales
+
+    def _propose(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """P-Net over the pyramid: candidate boxes (M×5: x1 y1 x2 y2 score), image indices."""
+        n, h, w = frames.shape[:3]
+        batch = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2)
+        all_boxes, all_inds = [], []
+        for scale in self._scales(h, w):
+            size = (int(h * scale + 1), int(w * scale + 1))
+            level = _normalise(nn.functional.interpolate(batch, size=size, mode="area"))
+            reg, prob = self.pnet(level)
+            img, yy, xx = torch.nonzero(prob >= self.stage_thresholds[0], as_tuple=True)
+            if len(img) == 0:
+                continue
+            score = prob[img, yy, xx].cpu().numpy()
+            offs = reg[img, :, yy, xx].cpu().numpy()
+            xx, yy, img = xx.cpu().numpy(), yy.cpu().numpy(), img.cpu().numpy()
+            # Each output cell sees the 12×12 window at (2x, 2y) of this pyramid level.
+            boxes = np.stack([2 * xx / scale, 2 * yy / scale, (2 * xx + 12) / scale,
+                              (2 * yy + 12) / scale, score], 1)
+            boxes = np.concatenate([boxes, offs], 1)
+            keep = _nms_per_image(boxes, img, 0.5)
+            all_boxes.append(boxes[keep])
+            all_inds.append(img[keep])
+        if not all_boxes:
+            return np.zeros((0, 5)), np.zeros(0, np.int64)
+        boxes, inds = np.concatenate(all_boxes), np.concatenate(all_inds)
+        keep = _nms_per_image(boxes, inds, 0.7)
+        boxes, inds = boxes[keep], inds[keep]
+        return _square(_regress(boxes[:, :5], boxes[:, 5:9])), inds
+
+    def _refine(self, frames, boxes, inds) -> tuple[np.ndarray, np.ndarray]:
+        """R-Net on 24×24 crops: kept boxes, regressed and squared."""
+        reg, prob = self.rnet(torch.from_numpy(_crops(frames, inds, boxes, 24)).to(self.device))
+        reg, prob = reg.cpu().numpy(), prob.cpu().numpy()
+        ok = prob > self.stage_thresholds[1]
+        boxes, inds, reg = boxes[ok].copy(), inds[ok], reg[ok]
+        boxes[:, 4] = prob[ok]
+        keep = _nms_per_image(boxes, inds, 0.7)
+        return _square(_regress(boxes[keep], reg[keep])), inds[keep]
+
+    def _output(self, frames, boxes, inds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """O-Net on 48×48 crops: final boxes (M×5), image indices, (M, 5, 2) landmarks."""
+        reg, marks, prob = self.onet(torch.from_numpy(_crops(frames, inds, boxes, 48)).to(self.device))
+        reg, marks, prob = reg.cpu().numpy(), marks.cpu().numpy(), prob.cpu().numpy()
+        ok = prob > self.threshold
+        boxes, inds, reg, marks = boxes[ok].copy(), inds[ok], reg[ok], marks[ok]
+        boxes[:, 4] = prob[ok]
+        side = (boxes[:, 2] - boxes[:, 0])[:, None]
+        points = np.stack([boxes[:, :1] + marks[:, :5] * side, boxes[:, 1:2] + marks[:, 5:] * side], 2)
+        boxes = _regress(boxes, reg)
+        keep = _nms_per_image(boxes, inds, 0.7, "min")
+        return boxes[keep], inds[keep], points[keep]
+
+
+def _as_float255(image: np.ndarray) -> np.ndarray:
+    if image.dtype == np.uint8:
+        return image.astype(np.float32)
+    if image.dtype == np.uint16:
+        return image.astype(np.float32) * np.float32(255.0 / 65535.0)
+    raise TypeError(f"expected a uint8 or uint16 image, got {image.dtype}")
