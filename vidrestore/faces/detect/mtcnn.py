@@ -191,7 +191,9 @@ class MTCNNDetector:
         device: torch device for the three nets.
         threshold: O-Net score a face needs (the final score threshold; reference 0.7).
         stage_thresholds: P-Net and R-Net thresholds (reference 0.6, 0.7).
-        min_size: smallest face side searched, in pixels (reference 20).
+        min_size: smallest face side the pyramid searches, in pixels (reference 20); the
+            box regression lets faces up to ~2× smaller through, so callers wanting a hard
+            bound filter by size afterwards.
         factor: pyramid scale step (reference 0.709 ≈ 1/√2).
         weights_dir: folder with ``pnet.pt`` etc.; default facenet-pytorch's ``data`` folder.
         reason: why this detector was chosen, for the log.
