@@ -16,6 +16,8 @@ from typing import Iterable, Iterator, Sequence
 import av
 import numpy as np
 
+from .side_streams import ASS_HEADER
+
 
 @dataclass(frozen=True)
 class AudioSpec:
@@ -142,16 +144,6 @@ def _write_tone(container, stream, spec: AudioSpec) -> None:
         container.mux(packet)
 
 
-ASS_HEADER = (
-    b"[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\n\n[V4+ Styles]\n"
-    b"Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
-    b"BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, "
-    b"BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
-    b"Style: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0"
-    b"\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, "
-    b"Effect, Text\n"
-)
-"""A minimal ASS header: FFmpeg's text subtitle encoders refuse to open without one."""
 
 
 def _write_subtitles(container, stream, cues) -> None:

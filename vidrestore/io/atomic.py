@@ -1,0 +1,81 @@
+"""Outputs that appear whole or not at all.
+
+``atomic_output(target)`` yields a temporary path beside the target (same folder, same
+extension, so the container format is guessed the same way). On success the temporary file
+is renamed onto the target; on any exception, Ctrl-C or SIGTERM it is deleted, so nothing
+half-written is ever left at the target path. An existing target is never replaced unless
+``overwrite`` is set; without it the final step is a hard link, which fails rather than
+clobbering a file that appeared meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import OutputError
+
+
+def check_output_path(target: str | Path, *, overwrite: bool) -> Path:
+    """Fail early, before any work, if ``target`` cannot be written."""
+    target = Path(target)
+    if target.is_dir():
+        raise OutputError(f"output is a folder: {target}")
+    if target.exists() and not overwrite:
+        raise OutputError(f"output exists: {target} (use --overwrite to replace it)")
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"output folder does not exist: {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder is not writable: {folder}")
+    return target
+
+
+@contextlib.contextmanager
+def atomic_output(target: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path; move it onto ``target`` only if the block succeeds."""
+    target = check_output_path(target, overwrite=overwrite)
+    folder = target.parent if str(target.parent) else Path(".")
+    fd, name = tempfile.mkstemp(dir=folder, prefix=f".{target.stem}.", suffix=f".partial{target.suffix}")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        publish(tmp, target, overwrite=overwrite)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def publish(tmp: Path, target: Path, *, overwrite: bool) -> None:
+    """Move a finished file onto ``target`` in one step."""
+    if overwrite:
+        os.replace(tmp, target)
+        return
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise OutputError(f"output exists: {target} (it appeared while working; "
+                          "use --overwrite to replace it)") from None
+    except OSError:
+        # No hard links on this filesystem: check, then rename (a small race remains).
+        if target.exists():
+            raise OutputError(f"output exists: {target} (use --overwrite to replace it)") from None
+        os.replace(tmp, target)
+        return
+    tmp.unlink()
+
+
+def write_text_atomic(target: str | Path, text: str) -> Path:
+    """Write a small text file (a report, a ledger export) atomically."""
+    target = Path(target)
+    fd, name = tempfile.mkstemp(dir=target.parent or Path("."), prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(name, target)
+    finally:
+        Path(name).unlink(missing_ok=True)
+    return target

@@ -1,0 +1,126 @@
+"""Pure builders for encoder settings: which pixel format, which options.
+
+Kept free of I/O so they are tested by equality.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import av
+
+from ..errors import UsageError
+
+Codec = Literal["libx264", "libx265", "prores_ks", "ffv1"]
+CODECS: tuple[str, ...] = ("libx264", "libx265", "prores_ks", "ffv1")
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """How the output video is encoded.
+
+    Attributes:
+        codec: ``libx264`` (default), ``libx265``, ``prores_ks`` (mezzanine), ``ffv1`` (lossless).
+        crf: constant rate factor for x264/x265 (lower is better; 18 is visually lossless).
+        preset: x264/x265 speed preset.
+        prores_profile: 0 proxy … 3 HQ, 4 4444.
+        pix_fmt: force an output pixel format; None follows the input where the codec allows.
+        threads: encoder threads (0: FFmpeg chooses).
+    """
+
+    codec: str = "libx264"
+    crf: int = 18
+    preset: str = "medium"
+    prores_profile: int = 3
+    pix_fmt: str | None = None
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.codec not in CODECS:
+            raise UsageError(f"unknown codec {self.codec!r}; choose one of {', '.join(CODECS)}")
+        if not 0 <= self.crf <= 51:
+            raise UsageError(f"--crf must be within 0..51, got {self.crf}")
+
+
+def encoder_options(settings: EncodeSettings) -> dict[str, str]:
+    """FFmpeg private options for the encoder."""
+    if settings.codec == "libx264":
+        return {"crf": str(settings.crf), "preset": settings.preset}
+    if settings.codec == "libx265":
+        return {
+            "crf": str(settings.crf),
+            "preset": settings.preset,
+            "x265-params": "log-level=error",
+        }
+    if settings.codec == "prores_ks":
+        return {"profile": str(settings.prores_profile), "vendor": "apl0"}
+    if settings.codec == "ffv1":
+        return {"level": "3", "slicecrc": "1", "context": "1", "g": "1"}
+    return {}
+
+
+def _format(name: str) -> av.VideoFormat | None:
+    try:
+        return av.VideoFormat(name, 64, 64)
+    except (ValueError, av.error.FFmpegError):
+        return None
+
+
+def _shape(name: str) -> tuple[str, int, int, int, bool]:
+    """(family, bit depth, chroma log2 w, chroma log2 h, alpha) of a pixel format."""
+    fmt = _format(name)
+    if fmt is None:
+        return ("yuv", 8, 1, 1, False)
+    comps = fmt.components
+    depth = max(c.bits for c in comps)
+    alpha = any(c.is_alpha for c in comps)
+    if fmt.is_rgb or fmt.has_palette:
+        return ("rgb", depth, 0, 0, alpha)
+    colour = [c for c in comps if not c.is_alpha]
+    if len(colour) < 3:
+        return ("gray", depth, 0, 0, alpha)
+    w = (64 // max(colour[1].width, 1)).bit_length() - 1
+    h = (64 // max(colour[1].height, 1)).bit_length() - 1
+    return ("yuv", depth, w, h, alpha)
+
+
+def choose_pix_fmt(codec: str, source: str, width: int, height: int, forced: str | None = None) -> str:
+    """The encoder pixel format closest to ``source`` that ``codec`` accepts at this size.
+
+    Keeps the bit depth and chroma subsampling where possible (``yuvj*`` maps to ``yuv*``;
+    the full range is kept as a tag). Odd sizes with subsampled chroma move to 4:4:4 for the
+    codecs that refuse them (x264/x265), so every pixel row and column survives.
+    """
+    supported = [f.name for f in (av.codec.Codec(codec, "w").video_formats or [])]
+    if forced:
+        if forced not in supported:
+            raise UsageError(f"{codec} cannot encode pixel format {forced}; it takes {', '.join(supported)}")
+        return forced
+    source = source.replace("yuvj", "yuv")
+    family, depth, cw, ch, _ = _shape(source)
+    odd = width % 2 or height % 2
+    strict_even = codec in ("libx264", "libx265")
+
+    def score(name: str) -> tuple:
+        fam, d, w, h, alpha = _shape(name)
+        if odd and strict_even and (w or h):
+            return (9,)  # the codec refuses this size with subsampled chroma
+        return (
+            0 if fam == family else (1 if family in ("gray", "rgb") and fam == "yuv" else 2),
+            0 if d >= depth else 1,  # never lose bit depth where avoidable
+            abs(d - depth),
+            0 if (w, h) == (cw, ch) else (1 if (w, h) < (cw, ch) else 2),  # prefer more chroma
+            abs(w - cw) + abs(h - ch),
+            alpha,
+        )
+
+    candidates = [n for n in supported if _format(n) is not None and not n.startswith(("nv", "p0", "p2", "p4"))]
+    if family == "rgb":  # RGB sources go to full-chroma YUV where the codec has no RGB
+        cw = ch = 0
+    if source in candidates and score(source)[0] != 9:
+        return source
+    best = min(candidates, key=score)
+    if score(best)[0] == 9:
+        raise UsageError(f"{codec} cannot encode a {width}×{height} video; use --codec ffv1 or prores_ks")
+    return best

@@ -1,0 +1,224 @@
+"""Audio and subtitle streams carried from the input into the output.
+
+Each stream is copied packet for packet when the output container accepts its codec, and
+otherwise re-encoded: audio to AAC, text subtitles to the container's text format
+(``mov_text`` for MP4/MOV, SubRip for Matroska). Bitmap subtitles that the container cannot
+hold, and data streams, are left out with a note.
+
+The input is opened a second time just for these streams, and ``pump(until)`` muxes their
+packets up to the video's current time, so audio stays interleaved with video without
+buffering anything but one packet.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator
+
+import av
+
+from .probe import open_input
+
+ASS_HEADER = (
+    b"[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\n\n[V4+ Styles]\n"
+    b"Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
+    b"BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, "
+    b"BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
+    b"Style: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0"
+    b"\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, "
+    b"Effect, Text\n"
+)
+"""A minimal ASS header: FFmpeg's text subtitle encoders refuse to open without one."""
+
+_TEXT_SUBTITLES = {"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"}
+_SUBTITLE_ENCODER = {"mp4": "mov_text", "mov": "mov_text", "matroska": "subrip", "webm": "webvtt"}
+
+
+@dataclass
+class _Route:
+    out: av.stream.Stream
+    mode: str  # "copy" or "encode"
+    resampler: av.AudioResampler | None = None
+
+
+class SideStreams:
+    """Copies or re-encodes the input's audio and subtitle streams into ``output``.
+
+    Args:
+        source: the input file.
+        output: the output container, before anything was muxed into it.
+        log: receives one line per stream that is re-encoded or dropped.
+    """
+
+    def __init__(
+        self,
+        source: str | Path,
+        output: av.container.OutputContainer,
+        *,
+        log: Callable[[str], None] = lambda line: None,
+    ) -> None:
+        self._input = open_input(source)
+        self._output = output
+        self._log = log
+        self._routes: dict[int, _Route] = {}
+        for stream in self._input.streams:
+            route = self._plan(stream)
+            if route is not None:
+                self._routes[stream.index] = route
+        self._packets: Iterator[av.Packet] | None = None
+        self._held: av.Packet | None = None
+        if self._routes:
+            wanted = [self._input.streams[i] for i in self._routes]
+            self._packets = iter(self._input.demux(wanted))
+
+    @property
+    def summary(self) -> list[str]:
+        """One entry per carried stream: ``audio aac (copy)``..."""
+        return [
+            f"{r.out.type} {r.out.codec_context.name} ({r.mode})" for r in self._routes.values()
+        ]
+
+    def pump(self, until: float | None) -> None:
+        """Mux every packet that starts at or before ``until`` seconds (None: all the rest)."""
+        if self._packets is None:
+            return
+        while True:
+            packet = self._held or next(self._packets, None)
+            self._held = None
+            if packet is None:
+                self._finish()
+                self._packets = None
+                return
+            if packet.dts is None and packet.pts is None:
+                continue  # FFmpeg's flush packets
+            t = float((packet.pts if packet.pts is not None else packet.dts) * packet.time_base)
+            if until is not None and t > until:
+                self._held = packet
+                return
+            self._route(packet)
+
+    def close(self) -> None:
+        """Release the second input handle (muxing is over or abandoned)."""
+        self._input.close()
+
+    # -- planning ----------------------------------------------------------------------
+
+    def _plan(self, stream) -> _Route | None:
+        if stream.type not in ("audio", "subtitle"):
+            if stream.type != "video" and stream.type != "attachment":
+                self._log(f"left out {stream.type} stream #{stream.index} ({stream.codec_context.name})")
+            return None
+        if muxer_accepts(self._output.format.name, stream):
+            out = self._output.add_stream_from_template(stream)
+            _copy_metadata(stream, out)
+            return _Route(out, "copy")
+        if stream.type == "audio":
+            return self._plan_aac(stream)
+        return self._plan_text_subtitles(stream)
+
+    def _plan_aac(self, stream) -> _Route:
+        ctx = stream.codec_context
+        rate = ctx.sample_rate if ctx.sample_rate in _AAC_RATES else 48000
+        out = self._output.add_stream("aac", rate=rate)
+        named = ctx.layout.name if ctx.layout else ""
+        if named in _AAC_LAYOUTS:
+            layout = named
+        else:
+            layout = "mono" if ctx.channels == 1 else "stereo"
+        out.layout = layout
+        out.bit_rate = 192_000 if ctx.channels >= 2 else 128_000
+        _copy_metadata(stream, out)
+        self._log(f"re-encoding audio stream #{stream.index} ({ctx.name}) to AAC: "
+                  f"{self._output.format.name} cannot hold {ctx.name}")
+        return _Route(out, "encode", av.AudioResampler(format="fltp", layout=layout, rate=rate))
+
+    def _plan_text_subtitles(self, stream) -> _Route | None:
+        name = stream.codec_context.name
+        target = _SUBTITLE_ENCODER.get(self._output.format.name.split(",")[0])
+        if name not in _TEXT_SUBTITLES or target is None or target not in self._output.supported_codecs:
+            self._log(f"left out subtitle stream #{stream.index} ({name}): "
+                      f"{self._output.format.name} cannot hold it")
+            return None
+        out = self._output.add_stream(target)
+        out.codec_context.time_base = out.time_base = Fraction(1, 1000)
+        out.codec_context.subtitle_header = stream.codec_context.subtitle_header or ASS_HEADER
+        _copy_metadata(stream, out)
+        self._log(f"converting subtitle stream #{stream.index} from {name} to {target}")
+        return _Route(out, "encode")
+
+    # -- muxing ------------------------------------------------------------------------
+
+    def _route(self, packet: av.Packet) -> None:
+        route = self._routes[packet.stream.index]
+        if route.mode == "copy":
+            packet.stream = route.out
+            self._output.mux(packet)
+        elif route.out.type == "audio":
+            for frame in packet.decode():
+                for converted in route.resampler.resample(frame):
+                    self._output.mux(route.out.encode(converted))
+        else:
+            self._encode_subtitle(packet, route)
+
+    def _encode_subtitle(self, packet: av.Packet, route: _Route) -> None:
+        from av.subtitles.subtitle import SubtitleSet
+
+        start = packet.pts if packet.pts is not None else packet.dts
+        duration_ms = int(round((packet.duration or 0) * packet.time_base * 1000))
+        for rect in packet.decode():
+            event = getattr(rect, "ass", None)
+            if not event:
+                continue  # a bitmap or empty cue
+            cue = SubtitleSet.create(text=bytes(event), start=0, end=duration_ms)
+            encoded = route.out.codec_context.encode_subtitle(cue)
+            encoded.stream = route.out
+            encoded.time_base = Fraction(1, 1000)
+            encoded.pts = encoded.dts = int(round(start * packet.time_base * 1000))
+            encoded.duration = duration_ms
+            self._output.mux(encoded)
+
+    def _finish(self) -> None:
+        for route in self._routes.values():
+            if route.mode == "encode" and route.out.type == "audio":
+                for frame in route.resampler.resample(None):
+                    self._output.mux(route.out.encode(frame))
+                self._output.mux(route.out.encode(None))
+
+
+def muxer_accepts(format_name: str, stream) -> bool:
+    """Whether a container format takes ``stream`` as it is (packets copied, no re-encode).
+
+    ``supported_codecs`` is not the whole truth (MOV lists FLAC and Opus, then refuses them
+    when writing its header), so the header is written once into memory to find out.
+    """
+    codec = stream.codec_context.name
+    base = format_name.split(",")[0]
+    if base == "mp4" and codec.startswith("pcm_"):
+        return False  # header passes, packets fail on channel layouts
+    buffer = io.BytesIO()
+    try:
+        with av.logging.Capture(), av.open(buffer, "w", format=base) as probe:
+            if codec not in probe.supported_codecs:
+                return False
+            probe.add_stream_from_template(stream)
+            probe.start_encoding()
+    except (av.error.FFmpegError, ValueError):
+        return False
+    return True
+
+
+_AAC_LAYOUTS = {"mono", "stereo", "2.1", "3.0", "4.0", "5.0", "5.1", "5.0(side)", "5.1(side)",
+                "6.1", "7.1", "7.1(wide)"}
+_AAC_RATES = {96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000}
+
+
+def _copy_metadata(src, dst) -> None:
+    for key, value in src.metadata.items():
+        if key.lower() not in ("encoder", "duration", "handler_name", "vendor_id"):
+            dst.metadata[key] = value
+    if src.language:
+        dst.metadata["language"] = src.language
+    dst.disposition = src.disposition

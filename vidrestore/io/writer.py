@@ -1,0 +1,168 @@
+"""Streaming encode: frames in, a video out with the input's timing, tags and side streams.
+
+Every frame keeps its own pts (so variable frame rate survives), the stream keeps the input's
+time base, rotation matrix, colour tags and metadata, and audio / subtitles are carried over
+by ``SideStreams``. The container follows the output file's extension.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import av
+
+from ..errors import OutputError, UsageError, VidrestoreError
+from .colour import ColourModel, patch_regions
+from .encoding import EncodeSettings, choose_pix_fmt, encoder_options
+from .frame import Frame
+from .probe import VideoInfo, open_input, video_stream
+from .reader import stored, stored_box
+from .side_streams import SideStreams
+
+# Encoder → the codec name containers list in ``supported_codecs``.
+_CODEC_ID = {"libx264": "h264", "libx265": "hevc", "prores_ks": "prores", "ffv1": "ffv1"}
+_SKIPPED_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration"}
+
+
+class VideoWriter:
+    """Encodes upright RGB frames into ``path``, mirroring the input's properties.
+
+    Args:
+        path: where to write (the caller handles atomic renaming).
+        info: the probed input (size, rotation, time base, tags).
+        colour: the colour model the frames were decoded with.
+        settings: codec and quality.
+        source: the input file, whose audio / subtitles are carried over (None: video only).
+        log: receives notes (streams re-encoded or left out).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        info: VideoInfo,
+        colour: ColourModel,
+        settings: EncodeSettings,
+        *,
+        source: str | Path | None = None,
+        log: Callable[[str], None] = lambda line: None,
+    ) -> None:
+        self.path = Path(path)
+        self.info = info
+        self.colour = colour
+        self.settings = settings
+        self.frames_written = 0
+        self._last_pts: int | None = None
+        self._side: SideStreams | None = None
+        try:
+            self.container = av.open(str(self.path), "w")
+        except ValueError:
+            raise UsageError(f"cannot tell the container format from {self.path.name!r}; "
+                             "use an extension such as .mp4, .mkv or .mov") from None
+        except (OSError, av.error.FFmpegError) as exc:
+            raise OutputError(f"cannot write {self.path}: {exc}") from None
+        try:
+            self._setup(source, log)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _setup(self, source, log) -> None:
+        info, settings, container = self.info, self.settings, self.container
+        fmt = container.format.name
+        if _CODEC_ID[settings.codec] not in container.supported_codecs:
+            raise UsageError(f"the {fmt} container cannot hold {settings.codec}; "
+                             "use .mkv (any codec) or .mov (ProRes)")
+        rate = info.rate or (1 / info.time_base)
+        stream = container.add_stream(settings.codec, rate=rate, options=encoder_options(settings))
+        stream.width, stream.height = info.width, info.height
+        stream.pix_fmt = choose_pix_fmt(settings.codec, info.pix_fmt, info.width, info.height,
+                                        settings.pix_fmt)
+        stream.time_base = info.time_base
+        stream.codec_context.time_base = info.time_base
+        if settings.threads:
+            stream.codec_context.thread_count = settings.threads
+        ctx = stream.codec_context
+        ctx.color_range = 2 if self.colour.full_range else (info.color_range or 0)
+        ctx.colorspace = info.colorspace
+        ctx.color_primaries = info.color_primaries
+        ctx.color_trc = info.color_trc
+        if info.rotation:
+            stream.set_display_rotation(info.rotation)
+        self.stream = stream
+        if source is not None:
+            self._copy_metadata(source)
+            self._side = SideStreams(source, container, log=log)
+
+    def _copy_metadata(self, source) -> None:
+        with open_input(source) as src:
+            for key, value in src.metadata.items():
+                if key.lower() not in _SKIPPED_TAGS:
+                    self.container.metadata[key] = value
+            video = video_stream(src, source)
+            for key, value in video.metadata.items():
+                if key.lower() not in _SKIPPED_TAGS | {"handler_name", "vendor_id"}:
+                    self.stream.metadata[key] = value
+            try:
+                chapters = src.chapters()
+                if chapters:
+                    self.container.set_chapters(chapters)
+            except (AttributeError, av.error.FFmpegError):
+                pass
+
+    @property
+    def side_summary(self) -> list[str]:
+        """What happened to the audio and subtitle streams."""
+        return self._side.summary if self._side else []
+
+    def write(self, frame: Frame) -> None:
+        """Encode one upright RGB frame at its own timestamp."""
+        av_frame = self._compose(frame)
+        pts = frame.pts
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1  # a damaged input repeated a timestamp
+        av_frame.pts = self._last_pts = pts
+        av_frame.time_base = self.info.time_base
+        try:
+            for packet in self.stream.encode(av_frame):
+                self.container.mux(packet)
+            if self._side is not None and frame.time is not None:
+                self._side.pump(frame.time + 0.5)
+        except av.error.FFmpegError as exc:
+            raise VidrestoreError(f"encoding failed at frame {frame.index}: {exc}") from None
+        self.frames_written += 1
+
+    def _compose(self, frame: Frame) -> av.VideoFrame:
+        """The frame to encode: the decoded one with only its touched regions re-converted."""
+        rotation = self.info.rotation
+        if frame.source is None:
+            return self.colour.from_rgb(stored(frame.image, rotation), self.stream.pix_fmt)
+        if not frame.touched:
+            return frame.source
+        height, width = frame.image.shape[:2]
+        boxes = [stored_box(box, width, height, rotation) for box in frame.touched]
+        return patch_regions(frame.source, stored(frame.image, rotation), boxes, self.colour)
+
+    def close(self) -> None:
+        """Flush the encoder, the rest of the side streams, and the container."""
+        try:
+            for packet in self.stream.encode(None):
+                self.container.mux(packet)
+            if self._side is not None:
+                self._side.pump(None)
+            self.container.close()
+        except av.error.FFmpegError as exc:
+            raise VidrestoreError(f"finishing {self.path.name} failed: {exc}") from None
+        finally:
+            if self._side is not None:
+                self._side.close()
+
+    def abort(self) -> None:
+        """Close without flushing (after an error); the file is to be deleted by the caller."""
+        for closer in ((self._side.close if self._side else None), self.container.close):
+            if closer is None:
+                continue
+            try:
+                closer()
+            except Exception:  # noqa: BLE001 - already failing; keep the first error
+                pass
