@@ -39,7 +39,7 @@ def build_detector(
     Args:
         kind: ``auto``, ``retinaface`` (ResNet-50), ``retinaface-mobilenet`` or ``mtcnn``.
         store: where RetinaFace weights are looked up. ``auto`` never downloads (it only uses
-            files already present); an explicit RetinaFace kind goes through
+            files already present, sha256-checked); an explicit RetinaFace kind goes through
             ``store.require`` (download if the store allows it).
         device: torch device.
         threshold: the detector's own score threshold (its default when None). The caller
@@ -62,7 +62,8 @@ def build_detector(
     if kind != "auto":
         raise UsageError(f"unknown detector {kind!r}; choose one of {', '.join(KINDS)}")
     for name, network in _RETINA.values():
-        if (path := store.find(name)) is not None:
+        if store.find(name) is not None:
+            path = store.require(name)  # present: only checks its sha256, never downloads
             return RetinaFaceDetector(path, network, device=device, reason=f"auto: {path.name} found",
                                       **extra)
     where = ", ".join(str(f) for f in store.folders())
