@@ -16,12 +16,12 @@ from typing import Any, Callable
 
 from torch import Tensor, nn
 
-from ..errors import UsageError, WeightsMismatchError
+from ..errors import UsageError
 from .checkpoint import LoadReport, load_strict, read_state_dict
 from .codeformer import CodeFormer, CodeFormerConfig
 from .codeformer_pp import CodeFormerPP, CodeFormerPPConfig
 from .dam import DAMConfig
-from .idcodeformer import IDCodeFormer, IDCodeFormerConfig
+from .idcodeformer import NEW_LAYER_PREFIXES, IDCodeFormer, IDCodeFormerConfig
 from .tgrn import TGRNConfig
 
 TINY_CODEFORMER = CodeFormerConfig(
@@ -42,7 +42,9 @@ class ModelSpec:
     build: config -> network. needs_identity: forward takes a ``B×512`` identity vector.
     base_weights: the weights entry it starts from (official ``codeformer`` for all three).
     trained_weights: the entry of its own trained checkpoint (None: base_weights is it).
-    extends_base: loading base weights alone is allowed; new layers are reported untrained.
+    extends_base: loads base weights alone (new layers reported untrained), if allowed.
+    own_key_prefixes: key prefixes only the model's own checkpoints have; a checkpoint
+    without any of them is loaded as base weights.
     """
 
     name: str
@@ -55,18 +57,22 @@ class ModelSpec:
     base_weights: str
     trained_weights: str | None = None
     extends_base: Loader | None = field(default=None, repr=False)
+    own_key_prefixes: tuple[str, ...] = ()
+
+    def is_base_checkpoint(self, state_dict: dict[str, Tensor]) -> bool:
+        """True if ``state_dict`` has none of the keys only this model's own checkpoints have."""
+        return self.extends_base is not None and not any(
+            k.startswith(self.own_key_prefixes) for k in state_dict
+        )
 
     def load_state_dict(
         self, net: nn.Module, state_dict: dict[str, Tensor], *, source: str = "state dict",
         param_key: str | None = None,
     ) -> LoadReport:
-        """Load a full checkpoint strictly or, if allowed, base weights; else WeightsMismatchError."""
-        own = set(net.state_dict())
-        if self.extends_base is not None and not set(state_dict) >= own:
-            try:
-                return self.extends_base(net, state_dict, source, param_key)
-            except WeightsMismatchError:
-                pass  # not a base checkpoint either: report against the full network below
+        """Load the model's own checkpoint, or base weights where allowed, strictly."""
+        if self.is_base_checkpoint(state_dict):
+            assert self.extends_base is not None
+            return self.extends_base(net, state_dict, source, param_key)
         return load_strict(net, state_dict, source=source, param_key=param_key)
 
 
@@ -92,12 +98,14 @@ MODELS: dict[str, ModelSpec] = {
             IDCodeFormerConfig(TINY_CODEFORMER, identity_tokens=2, adain_hidden=32),
             IDCodeFormer.from_config, needs_identity=True, base_weights="codeformer",
             trained_weights="id-codeformer", extends_base=_load_idcodeformer_base,
+            own_key_prefixes=NEW_LAYER_PREFIXES,
         ),
         ModelSpec(
             "codeformer++", CodeFormerPP, CodeFormerPPConfig, CodeFormerPPConfig(),
             CodeFormerPPConfig(TINY_CODEFORMER, DAMConfig(8, 3), TGRNConfig(32, (1, 2), 2)),
             CodeFormerPP.from_config, needs_identity=False, base_weights="codeformer",
             trained_weights="codeformer++", extends_base=_load_codeformer_pp_base,
+            own_key_prefixes=("codeformer.", "dam.", "tgrn."),
         ),
     )
 }

@@ -15,12 +15,14 @@ class ImageOnly(nn.Module):
     ``dynamic_shapes=(({0: batch}, {0: batch}),)`` with ``batch = torch.export.Dim("batch")``.
 
     Args:
-        net: the network to wrap (its parameters are shared, not copied).
+        net: the network to wrap (its parameters are shared, not copied; its train / eval
+            mode is taken over).
     """
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
+        self.train(net.training)  # a wrapper of an eval-mode network is in eval mode
 
     def forward(self, *inputs: Tensor) -> Tensor:
         return self.net(*inputs)[0]
