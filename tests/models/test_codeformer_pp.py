@@ -62,6 +62,13 @@ def test_warp_with_zero_flow_is_identity_and_shifts_by_the_flow():
     torch.testing.assert_close(shifted[..., 1:, :-1], image[..., :-1, 1:], rtol=0, atol=1e-6)
 
 
+def test_warp_keeps_pixel_accuracy_in_bf16():
+    image = torch.rand(1, 3, 512, 512, generator=torch.Generator().manual_seed(0)).bfloat16()
+    same = warp(image, torch.zeros(1, 2, 512, 512, dtype=torch.bfloat16))
+    assert same.dtype == torch.bfloat16
+    assert torch.equal(same, image)  # a bf16 grid would be off by up to a pixel near the edges
+
+
 def test_fresh_dam_is_close_to_the_identity_warp(faces64):
     net = build_model("codeformer++", tiny=True).eval()
     fill_seeded(net.codeformer)  # trained-like CodeFormer, freshly initialised DAM / TGRN

@@ -60,7 +60,10 @@ def test_official_checkpoint_format_round_trips(full_codeformer, tmp_path):
         assert torch.equal(tensor, state[name]), name
 
 
-def _check_facts(image: torch.Tensor, facts: dict, tol: float = 1e-4) -> None:
+def _check_facts(image: torch.Tensor, facts: dict, tol: float = 5e-4) -> None:
+    """Statistics and pixels within ``tol`` (images are ~1 in size; a wrong layer or code is
+    off by ~0.1). The tool's side-by-side run agrees to ~1e-5; batching and other CPUs pick
+    other conv kernels, and the deep random net amplifies that rounding to ~1e-4."""
     image = image.double()
     assert image.mean().item() == pytest.approx(facts["mean"], abs=tol)
     assert image.std().item() == pytest.approx(facts["std"], abs=tol)

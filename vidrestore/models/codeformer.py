@@ -12,7 +12,12 @@ Data flow (defaults, S = 512, s = 16, N = s·s = 256, K = 1024 codes, D = 512)::
                                        └─► image B×3×S×S
 
 Training pieces: ``encode`` (lq_feat and skips), ``predict_logits`` / ``code_only``
-(Stage II), ``codes_to_features`` and ``decode`` (the generator with a given w).
+(Stage II), ``codes_to_features`` (ground-truth codes → features), ``best_code_features``
+and ``decode`` (the generator with a given w).
+
+Export: pass ``w`` as a tensor so it stays a graph input; ``wrappers.ImageOnly(net)`` with
+``torch.onnx.export(..., dynamo=True)`` (the default exporter) gives an ``(x, w) -> image``
+graph with a dynamic batch axis (see tests/models/test_onnx.py).
 """
 
 from __future__ import annotations
@@ -82,6 +87,7 @@ class CodeFormer(VQAutoEncoder):
             freezes the codebook and generator, as in Stages II and III).
         img_size, nf, ch_mult, res_blocks, attn_resolutions, emb_dim: the VQGAN sizes
             (hard-coded in the official class; parameters here so tests can use tiny nets).
+            The official ``vqgan_path`` is left out: weights come in as state dicts.
 
     ``forward(x, w)``: ``x`` ``B×3×S×S`` in [-1, 1]; ``w`` a number, 0-d tensor or ``(B,)``
     tensor; returns a ``CodeFormerOutput`` whose first element is the restored image.

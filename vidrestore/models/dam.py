@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DAMConfig:
@@ -37,11 +39,14 @@ def identity_grid(batch: int, height: int, width: int, like: Tensor) -> Tensor:
 def warp(image: Tensor, flow: Tensor) -> Tensor:
     """Resample ``image`` (``B×C×H×W``) at ``identity + flow`` (flow ``B×2×H×W``, normalised).
 
-    Bilinear, border padding; a zero flow returns the image (to float rounding).
+    Bilinear, border padding; a zero flow returns the image (to float rounding). Sampling
+    runs in fp32 (a bf16 grid near ±1 is a whole pixel coarse at 512), cast back after.
     """
     b, _, h, w = image.shape
-    grid = identity_grid(b, h, w, image) + flow.permute(0, 2, 3, 1).to(image.dtype)
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    source = image.float()
+    grid = identity_grid(b, h, w, source) + flow.permute(0, 2, 3, 1).float()
+    warped = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return warped.to(image.dtype)
 
 
 def _conv(in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:
@@ -65,7 +70,7 @@ class DeformableAlignment(nn.Module):
     def __init__(self, channels: int = 32, levels: int = 4) -> None:
         super().__init__()
         if levels < 2:
-            raise ValueError("DeformableAlignment needs at least 2 levels")
+            raise ConfigError(f"DeformableAlignment needs at least 2 levels, got {levels}")
         widths = [channels * 2**i for i in range(levels)]
         self.down = nn.ModuleList(
             [_conv(6 if i == 0 else widths[i - 1], widths[i], stride=2) for i in range(levels)]

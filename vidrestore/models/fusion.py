@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..errors import UsageError
 from .vqgan_blocks import ResBlock
 
 FidelityWeight = float | Tensor
@@ -24,7 +25,7 @@ def calc_mean_std(feat: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
     fp32 and returned in fp32.
     """
     if feat.dim() != 4:
-        raise ValueError(f"calc_mean_std expects a B×C×H×W tensor, got shape {tuple(feat.shape)}")
+        raise UsageError(f"calc_mean_std expects a B×C×H×W tensor, got shape {tuple(feat.shape)}")
     flat = feat.flatten(2).float()
     mean = flat.mean(dim=2)
     std = (flat.var(dim=2) + eps).sqrt()

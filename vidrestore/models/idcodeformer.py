@@ -15,7 +15,8 @@ official CodeFormer weights reproduces CodeFormer until it is fine-tuned:
   identity is a separate reference, used at any ``w``.
 
 Shapes: ``x`` ``B×3×S×S`` in [-1, 1]; ``identity`` ``B×identity_dim`` (any length: it is
-L2-normalised); the output is a ``CodeFormerOutput`` (image first).
+L2-normalised), an ArcFace embedding of a reference image of the person or, blind, of the
+input itself (computed by the caller); the output is a ``CodeFormerOutput`` (image first).
 """
 
 from __future__ import annotations
