@@ -113,7 +113,7 @@ def test_restored_at_another_size_is_pasted_in_place():
     assert _box_psnr(astronaut(), out, ASTRONAUT_BOX, 255) > 45.0  # measured 47.4
 
 
-def test_faces_without_restored_skipped_or_off_frame_leave_the_frame_alone():
+def test_faces_without_restored_skipped_off_frame_or_broken_leave_the_frame_alone():
     unrestored = _aligned(astronaut(), ASTRONAUT_LANDMARKS, ASTRONAUT_BOX)
     unrestored.restored = None
     skipped = _aligned(astronaut(), ASTRONAUT_LANDMARKS, ASTRONAUT_BOX)
@@ -121,9 +121,12 @@ def test_faces_without_restored_skipped_or_off_frame_leave_the_frame_alone():
     skipped.skip = "too small"
     away = _aligned(astronaut(), ASTRONAUT_LANDMARKS + 3000, ASTRONAUT_BOX + 3000)
     away.restored = np.zeros_like(away.crop)
+    broken = _aligned(astronaut(), ASTRONAUT_LANDMARKS, ASTRONAUT_BOX)
+    broken.restored[100, 100, 1] = np.nan
     out = astronaut().copy()
-    paste_faces(out, [unrestored, skipped, away])
+    paste_faces(out, [unrestored, skipped, away, broken])
     assert np.array_equal(out, astronaut())
+    assert broken.skip == "restored face has NaN or inf"
 
 
 def test_seam_is_smooth_and_outside_is_exact():

@@ -211,7 +211,8 @@ def paste_faces(
     Args:
         image: H×W×3 uint8 or uint16 RGB frame, modified in place.
         faces: faces of this frame; those without ``restored`` or ``affine``, or with
-            ``skip`` set, are left alone. Later faces are blended over earlier ones.
+            ``skip`` set, are left alone. Later faces are blended over earlier ones. A face
+            whose ``restored`` holds NaN or inf is not pasted and gets ``skip`` set saying so.
         masker: gives each face's crop-space mask; default the template mask of ``config``.
         config: interpolation and template-mask settings.
     """
@@ -225,6 +226,9 @@ def paste_faces(
         if face.restored is None or face.affine is None or face.skip:
             continue
         restored = _restored(face)
+        if not np.isfinite(restored).all():  # e.g. an fp16 engine overflowing: keep the frame
+            face.skip = "restored face has NaN or inf"
+            continue
         size = restored.shape[0]
         affine = restored_affine(face)
         roi_box = face_roi(affine, size, image.shape[:2])
@@ -239,15 +243,19 @@ def paste_faces(
             np.ascontiguousarray(masker.mask(face), dtype=np.float32), to_crop, dsize,
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0,
         )
-        inside = mask > 0
-        if not inside.any():
+        if not mask.any():
             continue
-        warped = cv2.warpAffine(
+        blend = cv2.warpAffine(
             np.ascontiguousarray(restored, dtype=np.float32) * np.float32(top), to_crop, dsize,
             flags=interp | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE,
         )
         roi = image[y0:y1, x0:x1]
         base = roi.astype(np.float32)
-        blended = base + mask[:, :, None] * (warped - base)
-        out = np.clip(np.rint(blended), 0, top).astype(image.dtype)
-        roi[inside] = out[inside]
+        # base + mask · (restored − base), in place. Where the mask is 0 this is base exactly
+        # (an integer in float32), so untouched pixels come back bit-exact.
+        blend -= base
+        blend *= mask[:, :, None]
+        blend += base
+        np.rint(blend, out=blend)
+        np.clip(blend, 0, top, out=blend)
+        roi[...] = blend.astype(image.dtype)
