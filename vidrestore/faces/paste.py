@@ -13,6 +13,7 @@ mask is that square ∩ the blurred face-parsing mask (``parsing.ParsingMasker``
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal, Protocol, Sequence, runtime_checkable
 
@@ -80,8 +81,10 @@ class FaceMasker(Protocol):
         ...
 
 
+@functools.lru_cache(maxsize=16)
 def template_mask(size: int, config: PasteConfig = PasteConfig()) -> np.ndarray:
-    """The feathered crop-space mask: size×size float32 in [0, 1].
+    """The feathered crop-space mask: size×size float32 in [0, 1], read-only (memoised: the
+    same for every face of a size).
 
     The region (square or ellipse) is pulled in by ``erode``·size, then blurred with
     sigma = ``blur``·size and a kernel cut at 3 sigma; the inset is kept ≥ that radius + 1
@@ -102,11 +105,13 @@ def template_mask(size: int, config: PasteConfig = PasteConfig()) -> np.ndarray:
     if radius > 0:
         region = cv2.GaussianBlur(region, (2 * radius + 1, 2 * radius + 1), sigma,
                                   borderType=cv2.BORDER_CONSTANT)
-    return np.clip(region, 0.0, 1.0)
+    mask = np.clip(region, 0.0, 1.0)
+    mask.setflags(write=False)
+    return mask
 
 
 class TemplateMasker:
-    """The landmark-template mask (same for every face of a size; computed once per size).
+    """The landmark-template mask (the same for every face of a size).
 
     Args:
         config: shape, erosion and blur of the mask.
@@ -118,13 +123,9 @@ class TemplateMasker:
     def __init__(self, config: PasteConfig = PasteConfig(), reason: str = "") -> None:
         self.config = config
         self.reason = reason
-        self._cache: dict[int, np.ndarray] = {}
 
     def mask(self, face: Face) -> np.ndarray:
-        size = _restored(face).shape[0]
-        if size not in self._cache:
-            self._cache[size] = template_mask(size, self.config)
-        return self._cache[size]
+        return template_mask(_restored(face).shape[0], self.config)
 
 
 def build_masker(
