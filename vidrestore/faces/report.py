@@ -109,8 +109,10 @@ class FaceReport:
 
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
+    """Write ``data`` as JSON to ``path`` through a temporary file and a rename: readers see
+    the old file or the new one, never half of one."""
     path = Path(path)
+    tmp: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(
@@ -120,6 +122,10 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
             json.dump(data, fh, indent=1)
             fh.write("\n")
         os.replace(tmp, path)
+        tmp = None
     except OSError as exc:
         raise OutputError(f"cannot write report {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
     return path

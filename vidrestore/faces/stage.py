@@ -393,6 +393,10 @@ class FaceStage:
             if self.reference is not None:
                 face.identity = self.reference
             elif self.encoder is not None and self.encoder.conditioning:
+                if self.identities.vector(face.track_id) is None:
+                    # A track whose detections were all too small to embed has grown: embed now.
+                    q = face_quality(align_arcface(image, face.landmarks), face.score, face.size)
+                    self.identities.add(face.track_id, job.index, self.encoder.embed(image, [face])[0], q)
                 face.identity = self.identities.vector(face.track_id)
 
 
