@@ -1,0 +1,51 @@
+"""Every inference preset loads into the typed config; unknown keys are errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vidrestore.config import from_mapping, load_yaml, with_overrides
+from vidrestore.errors import ConfigError
+from vidrestore.settings import RestoreConfig
+
+PRESETS = sorted((Path(__file__).parents[1] / "configs" / "inference").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)
+def test_presets_load(path):
+    config = load_yaml(RestoreConfig, path)
+    assert isinstance(config, RestoreConfig)
+
+
+def test_archival_preset_is_lossless():
+    config = load_yaml(RestoreConfig, PRESETS[[p.stem for p in PRESETS].index("archival")])
+    assert config.encode.codec == "ffv1" and config.faces.detect_every == 1
+
+
+@pytest.mark.parametrize("data,words", [
+    ({"modle": "codeformer"}, "unknown key"),
+    ({"faces": {"detect_evry": 2}}, "unknown key"),
+    ({"fidelity": "high"}, "expected a number"),
+    ({"batch_size": 2.5}, "expected an integer"),
+    ({"device": "tpu"}, "is not one of"),
+    ({"fidelity": 1.5}, "fidelity"),
+])
+def test_bad_configs_say_what_is_wrong(data, words):
+    with pytest.raises(ConfigError, match=words):
+        from_mapping(RestoreConfig, data)
+
+
+def test_overrides_apply_with_checks():
+    config = with_overrides(RestoreConfig, RestoreConfig(), ["faces.detect_every=4", "encode.crf=12"])
+    assert config.faces.detect_every == 4 and config.encode.crf == 12
+    with pytest.raises(ConfigError):
+        with_overrides(RestoreConfig, RestoreConfig(), ["faces.nope=1"])
+
+
+def test_fingerprint_tracks_settings_that_change_the_output():
+    base = RestoreConfig()
+    assert base.fingerprint() == RestoreConfig().fingerprint()
+    assert base.fingerprint() != RestoreConfig(fidelity=0.7).fingerprint()
+    assert base.fingerprint() == RestoreConfig(queue_size=9).fingerprint()

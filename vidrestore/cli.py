@@ -1,0 +1,121 @@
+"""The ``vidrestore`` command: the only place that turns exceptions into exit codes.
+
+    vidrestore INPUT -o OUTPUT [options]     restore a video (see ``--help``)
+    vidrestore probe INPUT                   streams, codecs, fps, duration... as JSON
+    vidrestore weights list|fetch|verify|import
+    vidrestore bench INPUT [options]         per-stage speed of the pipeline
+    vidrestore engines build|list            compiled engine artifacts
+    vidrestore batch INPUT... -o OUTDIR      many videos, resumable
+
+Exit codes: 0 success, 1 internal error, 2 usage, 3 bad input, 4 missing or unfit weights,
+130 interrupted (Ctrl-C, SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+from typing import Sequence
+
+from .errors import Interrupted, UsageError, VidrestoreError
+
+# Subcommand → module in vidrestore.commands (each has add_arguments(parser) and run(args)).
+COMMANDS: dict[str, str] = {
+    "probe": "probe",
+    "weights": "weights",
+    "bench": "bench",
+    "engines": "engines",
+    "batch": "batch",
+}
+_HELP = {
+    "probe": "describe a video as JSON",
+    "weights": "list, fetch, verify or import model weights",
+    "bench": "measure the pipeline's speed per stage",
+    "engines": "build or list compiled restoration engines",
+    "batch": "restore many videos, resumably",
+}
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2, not a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def build_parser(command: str | None) -> ArgumentParser:
+    """The parser for ``command`` (None: the default restore command)."""
+    if command is None:
+        from .commands import restore
+
+        parser = ArgumentParser(
+            prog="vidrestore",
+            description="Restore the faces of a video with CodeFormer, ID-CodeFormer or "
+            "CodeFormer++, keeping audio, timestamps and metadata. Other commands: "
+            + "; ".join(f"{name}: {_HELP[name]}" for name in COMMANDS)
+            + " (vidrestore COMMAND --help).",
+        )
+        restore.add_arguments(parser)
+        return parser
+    module = importlib.import_module(f".commands.{COMMANDS[command]}", __package__)
+    parser = ArgumentParser(prog=f"vidrestore {command}", description=_HELP[command])
+    module.add_arguments(parser)
+    return parser
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Interrupted("stopped by SIGTERM")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (also used as the console script)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    args_list = argv[1:] if command else argv
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
+    try:
+        parser = build_parser(command)
+        if command is None and not args_list:
+            parser.print_help()
+            return 2
+        args = parser.parse_args(args_list)
+        module = importlib.import_module(
+            f".commands.{COMMANDS[command] if command else 'restore'}", __package__
+        )
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print("vidrestore: interrupted; no output was left behind", file=sys.stderr)
+        return Interrupted.exit_code
+    except VidrestoreError as exc:
+        print(f"vidrestore: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except MemoryError:
+        print("vidrestore: error: out of memory (try a smaller --batch-size)", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the one place that catches everything
+        print(f"vidrestore: internal error: {type(exc).__name__}: {exc} "
+              "(please report it with the command you ran)", file=sys.stderr)
+        if _debug():
+            raise
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _debug() -> bool:
+    import os
+
+    return bool(os.environ.get("VIDRESTORE_DEBUG"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``vidrestore`` subcommand: ``add_arguments(parser)`` and ``run(args)``."""

@@ -1,0 +1,120 @@
+"""``vidrestore INPUT -o OUTPUT``: restore the faces of one video."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..config import from_mapping, load_yaml, to_mapping
+from ..errors import UsageError
+from ..io.encoding import CODECS
+from ..settings import ENGINES, MODELS, RestoreConfig
+
+
+def add_restore_options(parser: argparse.ArgumentParser) -> None:
+    """The options that shape a restoration (shared with ``bench`` and ``batch``).
+
+    Every default is None so that only flags the user gave override a ``--config`` preset.
+    """
+    model = parser.add_argument_group("model")
+    model.add_argument("--config", type=Path, help="a YAML preset (configs/inference/*.yaml)")
+    model.add_argument("--model", choices=MODELS, help="restoration network (default codeformer)")
+    model.add_argument("--weights", type=Path, metavar="FILE",
+                       help="load this checkpoint instead of the model's known weights")
+    model.add_argument("--weights-dir", type=Path, metavar="DIR",
+                       help="offline folder of weight files, searched before the cache")
+    model.add_argument("--offline", action="store_true", default=None,
+                       help="never download weights; fail with exit 4 if one is missing")
+    model.add_argument("--fidelity", "-w", type=float, metavar="W",
+                       help="0 best quality … 1 closest to the input (default 0.5)")
+    model.add_argument("--reference", type=Path, metavar="IMAGE",
+                       help="a photo of the person: its identity conditions id-codeformer")
+    run = parser.add_argument_group("engine")
+    run.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
+    run.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"),
+                     help="default auto: fp16 on CUDA, fp32 on CPU")
+    run.add_argument("--engine", choices=ENGINES, help="restoration backend (default auto)")
+    run.add_argument("--batch-size", type=int, metavar="N", help="faces per network call (default 4)")
+    faces = parser.add_argument_group("faces")
+    faces.add_argument("--detector", choices=("auto", "retinaface", "retinaface-mobilenet", "mtcnn"),
+                       help="default auto: RetinaFace if its weights are present, else MTCNN")
+    faces.add_argument("--detect-every", type=int, metavar="K",
+                       help="detect every K frames and track in between (default 1)")
+    faces.add_argument("--min-face", type=float, metavar="PX",
+                       help="leave faces smaller than this untouched (default 20)")
+    faces.add_argument("--smoothing", choices=("off", "gaussian", "one-euro"),
+                       help="temporal smoothing of face alignment (default gaussian)")
+    faces.add_argument("--mask", choices=("auto", "parsing", "template"),
+                       help="paste-back mask (default auto)")
+    faces.add_argument("--no-face-cache", dest="face_cache", action="store_false", default=None,
+                       help="do not keep or reuse the face stage's results beside the output")
+    out = parser.add_argument_group("output")
+    out.add_argument("--codec", choices=CODECS, help="video encoder (default libx264)")
+    out.add_argument("--crf", type=int, metavar="N", help="x264/x265 quality, lower is better (default 18)")
+    out.add_argument("--preset", help="x264/x265 speed preset (default medium)")
+    out.add_argument("--pix-fmt", help="force the output pixel format")
+    out.add_argument("--overlay", action="store_true", default=None,
+                     help="draw detected faces, landmarks and track ids (debugging)")
+
+
+def config_from_args(args: argparse.Namespace) -> RestoreConfig:
+    """Defaults, then the ``--config`` preset, then the flags the user gave."""
+    base = load_yaml(RestoreConfig, args.config) if args.config else RestoreConfig()
+    data = to_mapping(base)
+
+    def put(section: dict, key: str, value) -> None:
+        if value is not None:
+            section[key] = str(value) if isinstance(value, Path) else value
+
+    for key in ("model", "weights", "weights_dir", "fidelity", "reference", "device", "precision",
+                "engine", "batch_size", "overlay", "face_cache"):
+        put(data, key, getattr(args, key, None))
+    if getattr(args, "offline", None):
+        data["download"] = False
+    for key, flag in (("codec", "codec"), ("crf", "crf"), ("preset", "preset"), ("pix_fmt", "pix_fmt")):
+        put(data["encode"], key, getattr(args, flag, None))
+    for key, flag in (("detector", "detector"), ("detect_every", "detect_every"),
+                      ("min_face", "min_face"), ("mask", "mask")):
+        put(data["faces"], key, getattr(args, flag, None))
+    put(data["faces"]["smooth"], "method", getattr(args, "smoothing", None))
+    return from_mapping(RestoreConfig, data)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", type=Path, help="the video to restore")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="where to write the result")
+    parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or notes")
+    parser.add_argument("--report", type=Path, metavar="FILE",
+                        help="write the face tracks and per-frame face counts as JSON")
+    parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    add_restore_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..restore import restore_video
+
+    config = config_from_args(args)
+    if args.input.resolve() == args.output.resolve():
+        raise UsageError("the output must not be the input file")
+    show = not args.quiet
+
+    def log(line: str) -> None:
+        if show:
+            print(f"vidrestore: {line}", file=sys.stderr)
+
+    summary = restore_video(
+        args.input, args.output, config,
+        overwrite=args.overwrite,
+        report_path=args.report,
+        progress=show and sys.stderr.isatty(),
+        log=log,
+        max_frames=args.max_frames,
+    )
+    if show:
+        print(f"vidrestore: {summary.line()} -> {args.output}", file=sys.stderr)
+    return 0
+
+
+__all__ = ["add_arguments", "add_restore_options", "config_from_args", "run"]

@@ -1,0 +1,198 @@
+"""Restore one video: the whole road from an input file to a finished output file.
+
+``restore_video`` builds the stages from a ``RestoreConfig``, streams the video through them
+and publishes the output atomically. The CLI, the batch runner and ``bench`` all call it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import UsageError
+from .io.atomic import atomic_output, check_output_path, write_text_atomic
+from .io.reader import VideoReader
+from .io.writer import VideoWriter
+from .pipeline import StageClock, run_stages
+from .restore_stage import RestoreStage
+from .settings import RestoreConfig
+from .weights import WeightStore
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class RunSummary:
+    """What a finished run did.
+
+    Attributes:
+        frames: frames written.
+        faces: faces restored.
+        seconds: wall time from the first decoded frame to the published file.
+        stage_seconds: busy seconds per stage (decode, faces, restore, paste, encode).
+        report: the face report (tracks, faces per frame), as written with ``--report``.
+        notes: lines worth showing the user (detector chosen, streams re-encoded...).
+    """
+
+    frames: int
+    faces: int
+    seconds: float
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    report: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        """The one-line summary printed at the end of a run."""
+        return (f"{self.frames} frames, {self.faces} faces restored in {self.seconds:.1f} s "
+                f"({self.fps:.2f} fps)")
+
+
+def resolve_device(name: str):
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is a usage error."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for, but PyTorch sees no CUDA device")
+    return torch.device(name)
+
+
+def restore_video(
+    source: str | Path,
+    target: str | Path,
+    config: RestoreConfig,
+    *,
+    overwrite: bool = False,
+    report_path: str | Path | None = None,
+    progress: bool = False,
+    log: Log = lambda line: None,
+    max_frames: int | None = None,
+) -> RunSummary:
+    """Restore every face of ``source`` and write the result to ``target``.
+
+    Args:
+        source: input video.
+        target: output video; appears only when complete (see ``io.atomic``).
+        config: the run's settings.
+        overwrite: replace an existing ``target``.
+        report_path: write the face report (JSON) here.
+        progress: show a tqdm bar (frames, fps, ETA) on stderr.
+        log: receives notes as the run is set up.
+        max_frames: stop after this many frames (benchmarks, previews).
+
+    Raises:
+        InputError, OutputError, UsageError, WeightsError: see ``vidrestore.errors``.
+    """
+    from engines import build_restorer
+    from .faces.stage import FaceStage, PasteStage
+
+    target = check_output_path(target, overwrite=overwrite)
+    reader = VideoReader(source)
+    device = resolve_device(config.device)
+    store = WeightStore(config.weights_dir, allow_download=config.download)
+    notes: list[str] = []
+
+    def note(line: str) -> None:
+        notes.append(line)
+        log(line)
+
+    restorer = build_restorer(config, store, device, log=note)
+    reference = _read_reference(config.reference) if config.reference else None
+    faces = FaceStage(
+        config.faces, store, device,
+        identity_needed=restorer.uses_identity,
+        reference_image=reference,
+        cache_dir=_face_cache_dir(target) if config.face_cache else None,
+        source=Path(source),
+        log=note,
+    )
+    restore = RestoreStage(restorer, fidelity=config.fidelity, batch_size=config.batch_size)
+    paste = PasteStage(faces.masker, overlay=config.overlay)
+
+    clock = StageClock()
+    started = time.perf_counter()
+    bar = _progress_bar(reader, max_frames) if progress else None
+    with atomic_output(target, overwrite=overwrite) as tmp:
+        writer = VideoWriter(tmp, reader.info, reader.colour, config.encode, source=source, log=note)
+
+        def sink(job) -> None:
+            writer.write(job.frame)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(faces=restore.faces_restored, refresh=False)
+
+        try:
+            frames = run_stages(
+                reader.frames(limit=max_frames), [faces, restore, paste], sink,
+                queue_size=config.queue_size, clock=clock,
+            )
+            writer.close()
+            faces.close()
+        except BaseException:
+            writer.abort()
+            faces.close(success=False)
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+    seconds = time.perf_counter() - started
+    report = faces.report()
+    if report_path is not None:
+        write_text_atomic(report_path, _json(report))
+    return RunSummary(
+        frames=frames,
+        faces=restore.faces_restored,
+        seconds=seconds,
+        stage_seconds=dict(clock.busy),
+        report=report,
+        notes=notes,
+    )
+
+
+def _face_cache_dir(target: Path) -> Path:
+    return target.parent
+
+
+def _read_reference(path: Path) -> np.ndarray:
+    import cv2
+
+    from .errors import InputError
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"cannot read the reference image {path}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _progress_bar(reader: VideoReader, max_frames: int | None):
+    from tqdm import tqdm
+
+    total = reader.info.frames
+    if max_frames is not None:
+        total = min(total or max_frames, max_frames)
+    return tqdm(total=total, unit="frame", dynamic_ncols=True, leave=False)
+
+
+def _json(data: dict) -> str:
+    import json
+
+    return json.dumps(data, indent=1, default=_plain) + "\n"
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")

@@ -1,0 +1,88 @@
+"""The settings of one restoration run, as one typed config.
+
+``RestoreConfig`` holds everything that changes the output video; the CLI fills it from its
+flags (over an optional ``--config`` YAML preset from ``configs/inference/``), the batch
+runner hashes it to know when a finished file must be redone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from .config import to_mapping
+from .errors import ConfigError
+from .faces.config import FaceConfig
+from .io.encoding import EncodeSettings
+
+MODELS: tuple[str, ...] = ("codeformer", "id-codeformer", "codeformer++", "passthrough")
+ENGINES: tuple[str, ...] = ("auto", "torch", "compiled", "onnxruntime", "tensorrt")
+
+Device = Literal["auto", "cpu", "cuda"]
+Precision = Literal["auto", "fp32", "fp16", "bf16"]
+
+
+@dataclass(frozen=True)
+class RestoreConfig:
+    """One restoration run's settings.
+
+    Attributes:
+        model: ``codeformer``, ``id-codeformer``, ``codeformer++`` or ``passthrough`` (faces
+            pass unchanged: for checking the road, and with ``overlay`` for debugging).
+        weights: a checkpoint file to load instead of the model's known weights (checked to
+            fit the network strictly).
+        weights_dir: an offline folder of weight files, searched before the cache.
+        download: fetch missing known weights (False: offline, fail with exit 4 instead).
+        fidelity: CodeFormer's w in [0, 1]: 0 best quality, 1 closest to the input.
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        precision: ``auto`` (fp16 on CUDA, fp32 on CPU), ``fp32``, ``fp16`` or ``bf16``.
+        engine: restoration backend (``auto`` picks the fastest available).
+        batch_size: faces per network call, gathered across frames.
+        encode: codec and quality of the output.
+        faces: the face stage.
+        overlay: draw what the face stage found (boxes, landmarks, track ids).
+        reference: an image of the person, whose identity conditions ``id-codeformer``.
+        face_cache: keep the face stage's results beside the output for re-runs.
+        queue_size: jobs per queue between stages (memory vs. overlap).
+    """
+
+    model: str = "codeformer"
+    weights: Path | None = None
+    weights_dir: Path | None = None
+    download: bool = True
+    fidelity: float = 0.5
+    device: Device = "auto"
+    precision: Precision = "auto"
+    engine: str = "auto"
+    batch_size: int = 4
+    encode: EncodeSettings = field(default_factory=EncodeSettings)
+    faces: FaceConfig = field(default_factory=FaceConfig)
+    overlay: bool = False
+    reference: Path | None = None
+    face_cache: bool = True
+    queue_size: int = 4
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ConfigError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
+        if not 0.0 <= self.fidelity <= 1.0:
+            raise ConfigError(f"fidelity must be within 0..1, got {self.fidelity}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.queue_size < 1:
+            raise ConfigError(f"queue size must be >= 1, got {self.queue_size}")
+
+    def fingerprint(self) -> str:
+        """A hash of every setting that changes the output (paths of weights by content name)."""
+        data = to_mapping(self)
+        data.pop("queue_size")
+        data.pop("face_cache")
+        data.pop("download")
+        data.pop("weights_dir")
+        blob = json.dumps(data, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
