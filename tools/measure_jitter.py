@@ -38,11 +38,11 @@ def video_frames(path: str, start: int, count: int):
     return frames
 
 
-def astronaut_frames(count: int):
+def astronaut_frames(count: int, period: float):
     from vidrestore.faces.jitter import subpixel_face_frames
 
     def frames():
-        return subpixel_face_frames(count, 320, 240, face_size=120)
+        return subpixel_face_frames(count, 320, 240, face_size=120, period=period)
 
     return frames
 
@@ -63,8 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--score-threshold", type=float, default=0.9)
     p.add_argument("--landmark-noise", type=float, default=0.0,
                    help="add Gaussian noise of this many pixels to every detected landmark")
+    p.add_argument("--period", type=float, default=48.0,
+                   help="astronaut: frames per back-and-forth (48 = fast, 144 = calm)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on 2 cores)")
     p.add_argument("--weights-dir", default=None)
     args = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
 
     smooth = FaceConfig().smooth
     changes = {k: v for k, v in (("sigma", args.sigma), ("beta", args.beta),
@@ -73,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                         score_threshold=args.score_threshold, smooth=dataclasses.replace(smooth, **changes))
     store = WeightStore(args.weights_dir, allow_download=False)
     if args.video == "astronaut":
-        frames, fps = astronaut_frames(args.frames), 24.0
+        frames, fps = astronaut_frames(args.frames, args.period), 24.0
     else:
         import av
 
