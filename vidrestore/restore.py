@@ -6,6 +6,7 @@ and publishes the output atomically. The CLI, the batch runner and ``bench`` all
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from .io.writer import VideoWriter
 from .pipeline import StageClock, run_stages
 from .restore_stage import RestoreStage
 from .settings import RestoreConfig
+from .stage import check_restorer
 from .weights import WeightStore
 
 Log = Callable[[str], None]
@@ -76,6 +78,7 @@ def restore_video(
     progress: bool = False,
     log: Log = lambda line: None,
     max_frames: int | None = None,
+    restorer=None,
 ) -> RunSummary:
     """Restore every face of ``source`` and write the result to ``target``.
 
@@ -88,6 +91,8 @@ def restore_video(
         progress: show a tqdm bar (frames, fps, ETA) on stderr.
         log: receives notes as the run is set up.
         max_frames: stop after this many frames (benchmarks, previews).
+        restorer: a ready ``Restorer`` to use instead of building ``config.model`` (any
+            object with the protocol plugs in here).
 
     Raises:
         InputError, OutputError, UsageError, WeightsError: see ``vidrestore.errors``.
@@ -105,10 +110,16 @@ def restore_video(
         notes.append(line)
         log(line)
 
-    restorer = build_restorer(config, store, device, log=note)
+    if restorer is None:
+        restorer = build_restorer(config, store, device, log=note)
+    else:
+        restorer = check_restorer(restorer)
     reference = _read_reference(config.reference) if config.reference else None
+    face_config = config.faces
+    if restorer.face_size != face_config.face_size:  # the network decides the crop size
+        face_config = dataclasses.replace(face_config, face_size=restorer.face_size)
     faces = FaceStage(
-        config.faces, store, device,
+        face_config, store, device,
         identity_needed=restorer.uses_identity,
         reference_image=reference,
         cache_dir=_face_cache_dir(target) if config.face_cache else None,

@@ -168,6 +168,10 @@ class CacheWriter:
         self._fh.close()
         self._frames_fh.close()
         self._cleanup()
+        try:
+            self.target.parent.rmdir()  # the cache folder, if this run created it and left it empty
+        except OSError:
+            pass
 
 
 class CachedFaces:

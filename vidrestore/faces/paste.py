@@ -206,7 +206,7 @@ def paste_faces(
     faces: Sequence[Face],
     masker: FaceMasker | None = None,
     config: PasteConfig | None = None,
-) -> None:
+) -> list[tuple[int, int, int, int]]:
     """Blend each face's ``restored`` crop back into ``image``, in place.
 
     Args:
@@ -216,8 +216,12 @@ def paste_faces(
             whose ``restored`` holds NaN or inf is not pasted and gets ``skip`` set saying so.
         masker: gives each face's crop-space mask; default the template mask of ``config``.
         config: interpolation and template-mask settings.
+
+    Returns:
+        The boxes ``(x0, y0, x1, y1)`` of ``image`` that were written (for ``Frame.touch``).
     """
     config = config or PasteConfig()
+    changed: list[tuple[int, int, int, int]] = []
     masker = masker or TemplateMasker(config)
     top = _max_value(image)
     interp = _INTERPOLATION[config.interpolation]
@@ -260,3 +264,7 @@ def paste_faces(
         np.rint(blend, out=blend)
         np.clip(blend, 0, top, out=blend)
         roi[...] = blend.astype(image.dtype)
+        rows = np.flatnonzero(mask.any(axis=1))
+        cols = np.flatnonzero(mask.any(axis=0))
+        changed.append((x0 + int(cols[0]), y0 + int(rows[0]), x0 + int(cols[-1]) + 1, y0 + int(rows[-1]) + 1))
+    return changed

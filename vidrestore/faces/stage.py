@@ -401,9 +401,10 @@ class FaceStage:
 
 
 class PasteStage:
-    """Blends each face's ``restored`` crop into its frame (``paste_faces``), then drops the
-    face's crops to free memory; with ``overlay`` draws boxes, landmarks and track ids after
-    pasting. Holds nothing back.
+    """Blends each face's ``restored`` crop into its frame (``paste_faces``), records the
+    changed regions on the frame (``Frame.touch``: the writer re-converts only those), then
+    drops the face's crops to free memory; with ``overlay`` draws boxes, landmarks and track
+    ids after pasting. Holds nothing back.
 
     Args:
         masker: the paste mask maker (``paste.build_masker``); None: the template mask.
@@ -423,11 +424,13 @@ class PasteStage:
 
         for job in jobs:
             if any(f.restored is not None for f in job.faces):
-                paste_faces(job.frame.image, job.faces, self.masker, self.config)
+                for box in paste_faces(job.frame.image, job.faces, self.masker, self.config):
+                    job.frame.touch(*box)
             if self.overlay and job.faces:
                 from .overlay import draw_overlay
 
                 draw_overlay(job.frame.image, job.faces)
+                job.frame.touch_all()
             for face in job.faces:
                 face.crop = None
                 face.restored = None

@@ -15,8 +15,6 @@ import av
 
 from ..errors import InputError, InputNotFoundError
 
-av.logging.set_level(av.logging.ERROR)
-
 
 def open_input(path: str | Path) -> av.container.InputContainer:
     """Open a media file for reading, or raise InputError saying why in one line."""

@@ -1,0 +1,134 @@
+"""The command line as users meet it: exit codes, one-line errors, atomic output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import pytest
+
+from vidrestore.cli import main
+
+PASSTHROUGH = ["--model", "passthrough", "--quiet", "--offline"]
+
+
+def run_cli(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
+    """The installed console script, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "vidrestore.cli", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, env={**os.environ, **(env or {})}, timeout=300,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_probe_prints_json(media):
+    result = run_cli("probe", media.rotated(90), "--count")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["rotation"] == 90 and data["frames"] == 12 and data["frames_exact"]
+    assert data["width"] == 64 and data["height"] == 48 and data["fps"] == 24
+    assert {s["type"] for s in data["streams"]} == {"video", "audio"}
+
+
+@pytest.mark.parametrize("args,code,words", [
+    (["probe", "/no/such/file.mp4"], 3, "not found"),
+    (["/no/such/file.mp4", "-o", "out.mp4"], 3, "not found"),
+    (["in.mp4", "-o", "x.mp4", "--bogus-flag"], 2, "unrecognized arguments: --bogus-flag"),
+    (["in.mp4"], 2, "required"),
+    (["in.mp4", "-o", "x.mp4", "--fidelity", "3"], 2, "fidelity"),
+    (["in.mp4", "-o", "x.mp4", "--model", "gfpgan"], 2, "invalid choice"),
+    (["weights", "fetch", "nonsense"], 2, "unknown weights"),
+])
+def test_user_errors_are_one_line_with_the_right_exit_code(tmp_path, args, code, words):
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == code
+    assert words in one_line_error(result)
+
+
+def test_not_a_video_and_no_video_stream(tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video")
+    result = run_cli("probe", text)
+    assert result.returncode == 3 and "not a video" in one_line_error(result)
+    audio_only = tmp_path / "tone.m4a"
+    with av.open(str(audio_only), "w") as c:
+        stream = c.add_stream("aac", rate=48000)
+        import numpy as np
+        frame = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
+        frame.sample_rate = 48000
+        for packet in stream.encode(frame):
+            c.mux(packet)
+        for packet in stream.encode():
+            c.mux(packet)
+    result = run_cli(audio_only, "-o", tmp_path / "out.mp4", *PASSTHROUGH)
+    assert result.returncode == 3 and "no video stream" in one_line_error(result)
+
+
+def test_missing_weights_exit_4_naming_file_url_and_folder(media, tmp_path):
+    empty = tmp_path / "weights"
+    empty.mkdir()
+    result = run_cli(media.plain(), "-o", tmp_path / "out.mp4", "--weights-dir", empty, "--offline",
+                     env={"VIDRESTORE_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 4
+    line = one_line_error(result)
+    assert "codeformer.pth" in line and "https://github.com/sczhou/CodeFormer" in line and str(empty) in line
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_existing_output_is_not_clobbered_without_overwrite(media, tmp_path):
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"precious")
+    result = run_cli(media.plain(), "-o", out, *PASSTHROUGH)
+    assert result.returncode == 2 and "--overwrite" in one_line_error(result)
+    assert out.read_bytes() == b"precious"
+    assert run_cli(media.plain(), "-o", out, "--overwrite", *PASSTHROUGH).returncode == 0
+    assert out.read_bytes() != b"precious"
+
+
+def test_unwritable_output_folder(media, tmp_path):
+    result = run_cli(media.plain(), "-o", tmp_path / "missing" / "out.mp4", *PASSTHROUGH)
+    assert result.returncode == 2 and "does not exist" in one_line_error(result)
+
+
+def test_sigterm_leaves_no_output_and_no_temporary_file(media, tmp_path):
+    src = media.faces(frames=240)
+    out = tmp_path / "out.mkv"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vidrestore.cli", str(src), "-o", str(out), "--codec", "ffv1",
+         "--model", "passthrough", "--offline", "--quiet"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(tmp_path.glob(".out.*")):
+        time.sleep(0.05)  # wait until it is writing
+    assert list(tmp_path.glob(".out.*")), "never started writing"
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_main_returns_codes_without_exiting(media, tmp_path, capsys):
+    assert main(["probe", str(media.plain())]) == 0
+    assert json.loads(capsys.readouterr().out)["frames"] == 24
+    assert main(["probe", str(tmp_path / "nothing.mp4")]) == 3
+
+
+def test_weights_list_shows_the_table(tmp_path):
+    result = run_cli("weights", "--cache-dir", tmp_path, "list", "--json")
+    assert result.returncode == 0
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["codeformer"]["file"] == "codeformer.pth" and rows["codeformer"]["present"] is None
