@@ -29,12 +29,27 @@ _POLL = 0.1
 
 @dataclass
 class StageClock:
-    """Seconds each stage spent working (not waiting), for summaries and ``bench``."""
+    """Seconds each stage spent working (not waiting), for summaries and ``bench``.
+
+    With ``latencies`` set to a list, it also records each frame's seconds from decoded to
+    handed to the sink (``bench``'s per-frame latency); frames in flight are bounded, so the
+    bookkeeping is too (the list itself grows by one float per frame).
+    """
 
     busy: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    latencies: list[float] | None = None
+    _born: dict[int, float] = field(default_factory=dict, repr=False)
 
     def add(self, name: str, seconds: float) -> None:
         self.busy[name] += seconds
+
+    def decoded(self, index: int) -> None:
+        if self.latencies is not None:
+            self._born[index] = time.perf_counter()
+
+    def delivered(self, index: int) -> None:
+        if self.latencies is not None and (born := self._born.pop(index, None)) is not None:
+            self.latencies.append(time.perf_counter() - born)
 
 
 class _Stop(Exception):
@@ -93,6 +108,7 @@ def _source_worker(run: _Run, frames: Iterable[Frame], out: queue.Queue, clock: 
             clock.add("decode", time.perf_counter() - start)
             if frame is None:
                 break
+            clock.decoded(frame.index)
             run.put(out, FrameJob(frame))
         run.put(out, _END)
     except _Stop:
@@ -177,6 +193,7 @@ def run_stages(
             start = time.perf_counter()
             sink(item)
             clock.add("encode", time.perf_counter() - start)
+            clock.delivered(item.index)
             delivered += 1
     except BaseException as exc:
         run.fail(exc)
