@@ -35,7 +35,8 @@ class RunSummary:
         frames: frames written.
         faces: faces restored.
         seconds: wall time from the first decoded frame to the published file.
-        stage_seconds: busy seconds per stage (decode, faces, restore, paste, encode).
+        stage_seconds: busy seconds per stage (decode, faces, restore, paste, encode), and
+            of the face stage's parts as ``faces.detect`` and ``faces.align``.
         report: the face report (tracks, faces per frame), as written with ``--report``.
         notes: lines worth showing the user (detector chosen, streams re-encoded...).
     """
@@ -79,6 +80,7 @@ def restore_video(
     log: Log = lambda line: None,
     max_frames: int | None = None,
     restorer=None,
+    clock: StageClock | None = None,
 ) -> RunSummary:
     """Restore every face of ``source`` and write the result to ``target``.
 
@@ -93,6 +95,7 @@ def restore_video(
         max_frames: stop after this many frames (benchmarks, previews).
         restorer: a ready ``Restorer`` to use instead of building ``config.model`` (any
             object with the protocol plugs in here).
+        clock: collects the stage timings (``bench`` passes one that records latencies).
 
     Raises:
         InputError, OutputError, UsageError, WeightsError: see ``vidrestore.errors``.
@@ -129,7 +132,7 @@ def restore_video(
     restore = RestoreStage(restorer, fidelity=config.fidelity, batch_size=config.batch_size)
     paste = PasteStage(faces.masker, overlay=config.overlay)
 
-    clock = StageClock()
+    clock = clock if clock is not None else StageClock()
     started = time.perf_counter()
     bar = _progress_bar(reader, max_frames) if progress else None
     with atomic_output(target, overwrite=overwrite) as tmp:
@@ -163,7 +166,7 @@ def restore_video(
         frames=frames,
         faces=restore.faces_restored,
         seconds=seconds,
-        stage_seconds=dict(clock.busy),
+        stage_seconds={**clock.busy, **{f"faces.{k}": v for k, v in getattr(faces, "seconds", {}).items()}},
         report=report,
         notes=notes,
     )
