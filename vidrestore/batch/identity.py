@@ -1,0 +1,113 @@
+"""Who is who: the identity of a file, of a run's settings, and of a worker process.
+
+A file's identity is cheap to check (size and mtime in ns) and, when that changed, exact
+enough to trust: its size plus the sha256 of its first and last MiB. A touched but unchanged
+file is recognised by its content; a file rewritten in place is seen as new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+_MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What ``os.stat`` says of a file: enough to notice that it may have changed."""
+
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: str | Path) -> "FileStamp":
+        stat = os.stat(path)
+        return cls(stat.st_size, stat.st_mtime_ns)
+
+
+def content_digest(path: str | Path) -> str:
+    """Hex sha256 (first 32 digits) of the size and the first and last MiB of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        digest.update(str(size).encode() + b"\0")
+        digest.update(fh.read(_MIB))
+        if size > _MIB:
+            fh.seek(max(size - _MIB, _MIB))
+            digest.update(fh.read(_MIB))
+    return digest.hexdigest()[:32]
+
+
+def settings_digest(config) -> str:
+    """The hash of everything that changes a batch's outputs.
+
+    ``RestoreConfig.fingerprint()`` names files by path; the identity of the ``--weights``
+    checkpoint and the ``--reference`` photo is added by content, so a retrained checkpoint
+    saved over the same path redoes the batch.
+    """
+    digest = hashlib.sha256(config.fingerprint().encode())
+    for name in ("weights", "reference"):
+        path = getattr(config, name, None)
+        if path is not None:
+            digest.update(f"\0{name}\0".encode())
+            digest.update(content_digest(path).encode() if Path(path).is_file() else b"missing")
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ProcessIdentity:
+    """A process, named so that another process can tell whether it is still alive.
+
+    Attributes:
+        host: the machine's name (for people).
+        node: boot id + pid namespace: equal only for processes that can see each other's pids
+            (two containers on one machine share the host name but not this).
+        pid: the process id.
+        started: the process's start time (s since the epoch), which tells a reused pid apart.
+    """
+
+    host: str
+    node: str
+    pid: int
+    started: float
+
+    @classmethod
+    def current(cls) -> "ProcessIdentity":
+        import psutil
+
+        pid = os.getpid()
+        return cls(socket.gethostname(), node_id(), pid, psutil.Process(pid).create_time())
+
+
+def node_id() -> str:
+    """An id shared by exactly the processes whose pids this process can check."""
+    parts = [socket.gethostname()]
+    for path in ("/proc/sys/kernel/random/boot_id",):
+        try:
+            parts.append(Path(path).read_text().strip())
+        except OSError:
+            pass
+    try:
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    except OSError:
+        pass
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def process_alive(pid: int, started: float) -> bool:
+    """Whether process ``pid`` on this node is the one that started at ``started``."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return abs(proc.create_time() - started) < 1.0
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:  # it exists; assume the worst (alive) rather than run twice
+        return True
