@@ -1,0 +1,126 @@
+"""What a batch shows while it runs: one overall bar and a line per finished file.
+
+The bar (tqdm, on a terminal only) counts this run's files and shows frames restored, frames
+per second and the ETA; each finished file prints one line (status, input, frames, seconds,
+fps, faces, or its error). Fed from the ledger's event log, so it looks the same whoever did
+the work (worker processes, Ray tasks).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Mapping, TextIO
+
+
+def file_line(row: Mapping) -> str:
+    """One finished file: ``done   a/b.mp4  240 frames  12.1 s  19.8 fps  3 faces``."""
+    status, key = row["status"], row["key"]
+    if status == "done":
+        frames, seconds = row["frames"] or 0, row["seconds"] or 0.0
+        fps = frames / seconds if seconds else 0.0
+        return (f"{status:<6}  {key}  {frames} frames  {seconds:.1f} s  {fps:.1f} fps  "
+                f"{row['faces'] or 0} faces")
+    return f"{status:<6}  {key}  {row['error'] or ''}"
+
+
+class BatchProgress:
+    """The run's display.
+
+    Args:
+        total: files this run will process.
+        quiet: show nothing.
+        stream: where to write (stderr).
+        bar: draw a bar (default: when ``stream`` is a terminal).
+    """
+
+    def __init__(self, total: int, *, quiet: bool = False, stream: TextIO | None = None,
+                 bar: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.frames = 0
+        self.finished = 0
+        self.started = time.perf_counter()
+        self._bar = None
+        if not quiet and total and (bar if bar is not None else self.stream.isatty()):
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit="file", file=self.stream, dynamic_ncols=True,
+                             desc="batch")
+
+    def event(self, row: Mapping) -> None:
+        """A ledger event joined with its file's row (see ``Ledger.events``)."""
+        if row["event_status"] not in ("done", "failed"):
+            return
+        self.finished += 1
+        if row["event_status"] == "done":
+            self.frames += row["frames"] or 0
+        if self.quiet:
+            return
+        line = file_line(row)
+        if self._bar is not None:
+            self._bar.write(line, file=self.stream)
+            self._bar.update(1)
+            elapsed = time.perf_counter() - self.started
+            self._bar.set_postfix(frames=self.frames, fps=f"{self.frames / elapsed:.1f}" if elapsed else "-")
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return [fmt(header)] + [fmt(r) for r in rows]
+
+
+def _number(value, fmt: str = "{}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+MAX_LISTED = 50
+
+
+def summary_text(result, outdir) -> str:
+    """The end-of-run summary: files per status, then the failed ones with their errors."""
+    counts = result.counts()
+    lines = [f"vidrestore: batch of {len(result.rows)} files finished in {result.seconds:.1f} s "
+             f"(run {result.run})"]
+    notes = {"done": f"{len(result.restored)} restored now, {counts['done'] - len(result.restored)} before",
+             "failed": "see below" if counts["failed"] else "",
+             "pending": "not started (interrupted or held by a stopped run)" if counts["pending"] else "",
+             "running": "held by another live run" if counts["running"] else ""}
+    lines += ["  " + line for line in _table(
+        ("status", "files", "note"), [(s, str(n), notes[s]) for s, n in counts.items()])]
+    failed = [r for r in result.rows if r["status"] == "failed"]
+    if failed:
+        lines.append("failed files:")
+        lines += ["  " + line for line in _table(
+            ("input", "attempts", "error"),
+            [(r["key"], str(r["attempts"]), r["error"] or "") for r in failed[:MAX_LISTED]])]
+        if len(failed) > MAX_LISTED:
+            lines.append(f"  ... and {len(failed) - MAX_LISTED} more")
+    lines.append(f"ledger: {result.ledger} (vidrestore batch status {outdir})")
+    return "\n".join(lines)
+
+
+def status_text(rows: list, live: dict, ledger_path) -> str:
+    """``vidrestore batch status``: every file's state, then the totals."""
+    table = []
+    for r in rows:
+        fps = r["frames"] / r["seconds"] if r["frames"] and r["seconds"] else None
+        note = r["error"] or ""
+        if r["status"] == "running":
+            note = (f"on {r['host']} pid {r['pid']}" + ("" if live.get(r["id"]) else
+                    " (stale: its worker is gone; the next run redoes it)"))
+        table.append((r["status"], str(r["attempts"]), _number(r["frames"]),
+                      _number(r["seconds"], "{:.1f}"), _number(fps, "{:.1f}"), r["key"], note))
+    lines = _table(("status", "attempts", "frames", "seconds", "fps", "input", "note"), table)
+    counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("done", "failed", "pending", "running")}
+    lines.append(f"{len(rows)} files: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+                 + f" (ledger {ledger_path})")
+    return "\n".join(lines)
