@@ -1,29 +1,212 @@
-"""From a ``RestoreConfig`` to a ready ``Restorer``: network, weights, backend, precision."""
+"""From a ``RestoreConfig`` to a ready ``Restorer``: network, weights, backend, precision.
+
+``build_engine`` turns a loaded network into any backend (building or loading the cached
+artifact); ``choose_backend`` is what ``--engine auto`` means; ``build_restorer`` is the one
+call ``restore_video`` makes.
+"""
 
 from __future__ import annotations
 
+import copy
+import shutil
 from pathlib import Path
 from typing import Callable
 
 import torch
+from torch import nn
 
-from vidrestore.errors import EngineError
+from vidrestore.errors import EngineError, UsageError
 from vidrestore.models.registry import ModelSpec, build_model, get_spec, load_checkpoint
 from vidrestore.restore_stage import PassthroughRestorer
 from vidrestore.settings import RestoreConfig
 from vidrestore.weights import WeightStore
 
+from .base import BACKENDS, Engine
+from .cache import EngineCache, EngineKey, device_kind, model_hash
+from .network import EngineNetwork, NetworkIO, network_io, precision_plan
 from .restorer import EngineRestorer
 from .torch_eager import TorchEngine
 
 Log = Callable[[str], None]
 
 
+class EngineUnavailableError(UsageError, EngineError):
+    """The asked-for backend (or precision) cannot run on this machine: a usage error (exit 2)."""
+
+
+AUTO_ORDER: dict[str, tuple[str, ...]] = {
+    "cuda": ("tensorrt", "compiled", "onnxruntime", "torch"),
+    "cpu": ("onnxruntime", "compiled", "torch"),
+}
+"""``--engine auto``: the first available backend, fastest first. CPU: measured on a 2-core
+AVX-512 machine (docs/benchmarks.md); CUDA: the expected order (TensorRT fp16 with fp32
+islands, then AOTInductor + CUDA graphs), to be confirmed by a GPU session's numbers."""
+
+PRECISIONS: dict[str, tuple[str, ...]] = {
+    "torch": ("fp32", "fp16", "bf16"),
+    "compiled": ("fp32", "fp16", "bf16"),
+    "compiled-jit": ("fp32", "fp16", "bf16"),
+    "onnxruntime": ("fp32", "fp16"),
+    "tensorrt": ("fp32", "fp16"),
+}
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` → fp16 on CUDA, fp32 on the CPU (where half precision is slower, not faster)."""
+    """``auto`` → fp16 on CUDA, fp32 on the CPU (reduced precision is opt-in there: see
+    docs/benchmarks.md for bf16 on CPUs with AVX-512 BF16)."""
     if precision != "auto":
         return precision
     return "fp16" if device.type == "cuda" else "fp32"
+
+
+def backend_unavailable(backend: str, device: torch.device, precision: str = "fp32") -> str | None:
+    """None if ``backend`` can run on ``device`` in ``precision`` here, else why not."""
+    if backend not in BACKENDS:
+        return f"unknown engine {backend!r} (known: {', '.join(BACKENDS)})"
+    if precision not in PRECISIONS[backend]:
+        return f"{backend} runs in {' or '.join(PRECISIONS[backend])}, not {precision}"
+    if backend == "torch":
+        return None
+    if backend in ("compiled", "compiled-jit"):
+        if device.type == "cpu" and not any(shutil.which(cc) for cc in ("g++", "c++", "clang++")):
+            return "Inductor needs a C++ compiler (g++) on the CPU and none is on PATH"
+        if device.type == "cuda":
+            try:
+                import triton  # noqa: F401
+            except ImportError:
+                return "Inductor needs Triton on a GPU and it is not installed"
+        return None
+    if backend == "onnxruntime":
+        try:
+            import onnxruntime as ort
+            import onnxscript  # noqa: F401
+        except ImportError as exc:
+            return f"{exc.name} is not installed"
+        gpu = {"CUDAExecutionProvider", "TensorrtExecutionProvider"} & set(ort.get_available_providers())
+        if device.type == "cuda" and not gpu:
+            return "this onnxruntime build has no CUDA execution provider (pip install onnxruntime-gpu)"
+        if precision == "fp16" and "CUDAExecutionProvider" not in ort.get_available_providers():
+            return "onnxruntime fp16 needs the CUDA execution provider"
+        return None
+    from .tensorrt_engine import tensorrt_unavailable
+
+    return tensorrt_unavailable()
+
+
+def choose_backend(device: torch.device, precision: str) -> tuple[str, str]:
+    """``--engine auto``: ``(backend, why)`` — the first available of ``AUTO_ORDER``."""
+    skipped = []
+    for backend in AUTO_ORDER["cuda" if device.type == "cuda" else "cpu"]:
+        reason = backend_unavailable(backend, device, precision)
+        if reason is None:
+            why = "the fastest available on " + ("this GPU" if device.type == "cuda" else "the CPU")
+            if skipped:
+                why += " (" + "; ".join(skipped) + ")"
+            return backend, why
+        skipped.append(f"not {backend}: {reason}")
+    raise EngineError("no engine can run here: " + "; ".join(skipped))
+
+
+def batch_profile(backend: str, batch_size: int, batch_sizes: tuple[int, ...] = ()) -> tuple[int, int, int]:
+    """``(min, opt, max)`` batch sizes an artifact is built for.
+
+    The maximum is the largest asked for, at least 8 and rounded up to a power of two, so a
+    few different ``--batch-size`` values share one artifact; only TensorRT tunes for an
+    ``opt`` size, the others ignore it (kept equal to max so it does not split the cache).
+    """
+    sizes = tuple(batch_sizes) or (batch_size,)
+    top = 1 << (max(8, *sizes) - 1).bit_length()
+    opt = max(1, min(batch_size, top)) if backend == "tensorrt" else top
+    return (1, opt, top)
+
+
+def _versions(backend: str) -> tuple[tuple[str, str], ...]:
+    versions = [("torch", torch.__version__)]
+    if torch.version.cuda:
+        versions.append(("cuda", torch.version.cuda))
+    if backend in ("onnxruntime", "tensorrt"):
+        import onnx
+
+        versions.append(("onnx", onnx.__version__))
+    if backend == "onnxruntime":
+        import onnxruntime
+
+        versions.append(("onnxruntime", onnxruntime.__version__))
+    if backend == "tensorrt":
+        from .tensorrt_engine import tensorrt_version
+
+        versions.append(("tensorrt", tensorrt_version()))
+    return tuple(versions)
+
+
+def engine_key(io: NetworkIO, digest: str, backend: str, precision: str, device: torch.device,
+               batch: tuple[int, int, int]) -> EngineKey:
+    """The cache key of an artifact (see ``engines.cache``)."""
+    return EngineKey(io.model, digest, backend, precision, device_kind(device), _versions(backend),
+                     io.face_size, batch)
+
+
+def build_engine(net: nn.Module, io: NetworkIO, *, backend: str, precision: str, device: torch.device,
+                 batch: tuple[int, int, int] = (1, 8, 8), cache: EngineCache | None = None,
+                 log: Log = lambda line: None, digest: str | None = None,
+                 channels_last: bool | None = None, owned: bool = False) -> Engine:
+    """Build ``backend`` for ``net``: copied first, unless ``owned`` (then cast and moved in place).
+
+    Artifacts (``compiled``, ``onnxruntime``, ``tensorrt``) come from ``cache`` when present
+    and are built into it otherwise. Raises ``EngineUnavailableError`` when the backend or
+    precision cannot run here.
+    """
+    if (reason := backend_unavailable(backend, device, precision)) is not None:
+        raise EngineUnavailableError(f"engine {backend!r} ({precision}) is not available here: {reason}")
+    if backend in ("compiled", "onnxruntime", "tensorrt") and digest is None:
+        digest = model_hash(net)  # of the weights as loaded, before any cast
+    net = (net if owned else copy.deepcopy(net)).eval()
+    if backend == "torch":
+        cl = (device.type == "cuda" or precision == "fp32") if channels_last is None else channels_last
+        return TorchEngine(net, io, device=device, precision=precision, channels_last=cl)
+    if backend == "tensorrt":
+        fp32_modules = precision_plan(net, torch.float16).fp32
+        fp32 = EngineNetwork(net, io, "fp32").to(device)
+    else:
+        module = EngineNetwork(net, io, precision).to(device)
+    if backend == "compiled-jit":
+        from .compiled import CompiledEngine
+
+        return CompiledEngine.jit(module, device=device)
+    cache = cache or EngineCache()
+    key = engine_key(io, digest, backend, precision, device, batch)
+
+    def note_build(what: str) -> None:
+        log(f"engine: building {what} for {io.model} ({precision}, batch {batch[0]}..{batch[2]}) "
+            f"into {cache.folder(key)}; a one-off step (minutes on a CPU)")
+
+    if backend == "compiled":
+        from .compiled import CompiledEngine, build_aoti_package
+
+        if cache.lookup(key, "model.pt2") is None:
+            note_build("an AOTInductor package")
+        path, _ = cache.get_or_build(key, "model.pt2",
+                                     lambda p: build_aoti_package(module, p, max_batch=batch[2]), log)
+        return CompiledEngine.aot(path, io, device=device, precision=precision, batch=batch, log=log)
+    if backend == "onnxruntime":
+        from .onnx_export import export_onnx
+        from .onnx_runtime import OnnxRuntimeEngine
+
+        if cache.lookup(key, "model.onnx") is None:
+            note_build("an ONNX export")
+        path, _ = cache.get_or_build(key, "model.onnx", lambda p: export_onnx(module, p, max_batch=batch[2]), log)
+        return OnnxRuntimeEngine(path, io, device=device, precision=precision, batch=batch)
+    from .onnx_export import export_onnx
+    from .tensorrt_engine import TensorRTEngine, build_plan
+
+    def build(plan: Path) -> None:  # from the fp32 export: TensorRT lowers precision itself
+        onnx_path = export_onnx(fp32, plan.with_name("model.onnx"), max_batch=batch[2])
+        build_plan(onnx_path, plan, io, precision=precision, batch=batch, fp32_modules=fp32_modules, log=log)
+
+    if cache.lookup(key, "model.plan") is None:
+        note_build("a TensorRT engine")
+    path, _ = cache.get_or_build(key, "model.plan", build, log)
+    return TensorRTEngine(path, io, device=device, precision=precision, batch=batch)
 
 
 def weights_path(spec: ModelSpec, config: RestoreConfig, store: WeightStore, log: Log) -> Path:
@@ -40,26 +223,39 @@ def weights_path(spec: ModelSpec, config: RestoreConfig, store: WeightStore, log
     return store.require(spec.base_weights)
 
 
+def load_network(config: RestoreConfig, store: WeightStore, *, log: Log = lambda line: None,
+                 tiny: bool = False) -> tuple[nn.Module, NetworkIO]:
+    """The network of ``config.model`` with its weights, and its ``NetworkIO``.
+
+    ``tiny``: the registry's test-size network with seeded random weights (no weight files):
+    for CI-speed runs of ``bench`` and ``engines``; its face size is the tiny config's.
+    """
+    spec = get_spec(config.model)
+    if tiny:
+        from vidrestore.models.synthetic import fill_seeded
+
+        net = fill_seeded(build_model(config.model, tiny=True))
+        log(f"{config.model}: tiny test network with seeded random weights")
+    else:
+        net = build_model(config.model)
+        log(load_checkpoint(net, weights_path(spec, config, store, log), name=config.model).summary())
+    return net.eval(), network_io(config.model, net, spec.needs_identity)
+
+
 def build_restorer(config: RestoreConfig, store: WeightStore, device: torch.device, *,
-                   log: Log = lambda line: None):
+                   log: Log = lambda line: None, tiny: bool = False, cache: EngineCache | None = None,
+                   batch_sizes: tuple[int, ...] = ()):
     """The ``Restorer`` for ``config.model`` on ``device`` with ``config.engine``."""
     if config.model == "passthrough":
         return PassthroughRestorer(config.faces.face_size)
-    spec = get_spec(config.model)
-    net = build_model(config.model)
-    report = load_checkpoint(net, weights_path(spec, config, store, log), name=config.model)
-    log(report.summary())
+    net, io = load_network(config, store, log=log, tiny=tiny)
     precision = resolve_precision(config.precision, device)
-    backend = config.engine if config.engine != "auto" else "torch"
-    if backend != "torch":
-        raise EngineError(f"engine {backend!r} is not available in this build")
-    engine = TorchEngine(
-        net, config.model,
-        uses_identity=spec.needs_identity,
-        takes_fidelity=config.model != "codeformer++",
-        device=device, precision=precision,
-        channels_last=device.type == "cuda",
-        face_size=config.faces.face_size,
-    )
-    log(f"engine: {engine.info.label}")
+    backend = config.engine
+    if backend == "auto":
+        backend, why = choose_backend(device, precision)
+        log(f"engine: auto picked {backend}: {why}")
+    engine = build_engine(net, io, backend=backend, precision=precision, device=device,
+                          batch=batch_profile(backend, config.batch_size, batch_sizes),
+                          cache=cache, log=log, owned=True)
+    log(f"engine: {engine.info.describe()}")
     return EngineRestorer(engine)
