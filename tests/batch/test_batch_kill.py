@@ -99,3 +99,21 @@ def test_killed_coordinator_its_worker_gives_its_file_back(tmp_path):
         time.sleep(0.1)
     assert statuses(out).get("running", 0) == 0  # released, not left for the next run to find
     assert not leftovers(out)
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_fails_its_file_and_the_batch_goes_on(tmp_path):
+    keys = face_clips(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    proc = cli("batch", tmp_path / "in", "-o", out, "--jobs", "1", "--json", *PASSTHROUGH)
+    wait_for(lambda: statuses(out).get("running", 0) >= 1 and any(".partial" in p.name for p in out.iterdir()), proc)
+    with sqlite3.connect(f"file:{out / 'vidrestore-ledger.sqlite'}?mode=ro", uri=True, timeout=5) as db:
+        victim, pid = db.execute("SELECT f.key, w.pid FROM files f JOIN workers w ON w.id = f.worker "
+                                 "WHERE f.status = 'running'").fetchone()
+    os.kill(pid, signal.SIGKILL)  # as the out-of-memory killer would
+    stdout, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 5, stderr
+    ledger = rows(out)
+    assert ledger[victim]["status"] == "failed" and "died (signal SIGKILL)" in ledger[victim]["error"]
+    assert all(ledger[k]["status"] == "done" for k in keys if k != victim)  # a new worker took over
+    assert not leftovers(out)

@@ -248,10 +248,11 @@ class Ledger:
         with self.transaction() as db:
             return _release(db, file_id, worker, why)
 
-    def release_worker(self, worker: int, *, error: str | None = None) -> int:
-        """Every file ``worker`` still holds: failed with ``error`` if given, else pending."""
+    def release_worker(self, worker: int, *, error: str | None = None) -> list[sqlite3.Row]:
+        """Every file ``worker`` still holds: failed with ``error`` if given, else pending.
+        Returns their rows as they were."""
         with self.transaction() as db:
-            rows = db.execute("SELECT id FROM files WHERE worker = ? AND status = 'running'", (worker,)).fetchall()
+            rows = db.execute("SELECT * FROM files WHERE worker = ? AND status = 'running'", (worker,)).fetchall()
             for row in rows:
                 if error is None:
                     _release(db, row["id"], worker, "interrupted")
@@ -259,7 +260,7 @@ class Ledger:
                     db.execute("UPDATE files SET status = 'failed', error = ?, finished_at = ? WHERE id = ?",
                                (error, time.time(), row["id"]))
                     _event(db, row["id"], _run_of(db, row["id"]), worker, "failed", error, time.time())
-            return len(rows)
+            return rows
 
     def has_pending(self, run: str) -> bool:
         """Whether ``run``'s queue still has a file to claim."""

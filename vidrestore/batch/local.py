@@ -24,7 +24,7 @@ from typing import Callable
 
 from ..errors import VidrestoreError
 from .ledger import Ledger
-from .worker import WorkerSpec, worker_main
+from .worker import WorkerSpec, remove_leftovers, worker_main
 
 POLL_SECONDS = 0.2
 STOP_SECONDS = 60.0
@@ -115,6 +115,7 @@ def run_local(ledger: Ledger, spec: WorkerSpec, *, jobs: int, gpus: list[str],
                     worker["id"], error=f"the worker process died ({_death(proc.exitcode)}) "
                                         "while restoring this file")
                 ledger.end_worker(worker["id"])
+                _clean(ledger, held)
                 if (held or proc.exitcode == 130) and ledger.has_pending(spec.run) and respawns < 100 * jobs:
                     respawns += 1
                     start(slot_of[proc.pid])
@@ -125,7 +126,7 @@ def run_local(ledger: Ledger, spec: WorkerSpec, *, jobs: int, gpus: list[str],
             for proc in procs:
                 worker = _worker_row(ledger, spec.run, proc.pid)
                 if worker is not None:
-                    ledger.release_worker(worker["id"])
+                    _clean(ledger, ledger.release_worker(worker["id"]))
             drain()
 
 
@@ -140,6 +141,12 @@ def _stop(procs: list) -> None:
         if proc.is_alive():
             proc.kill()
             proc.join()
+
+
+def _clean(ledger: Ledger, rows) -> None:
+    """Delete the temporary files a dead worker left for the files it held."""
+    for row in rows:
+        remove_leftovers(ledger.absolute(row["output"]), ledger.absolute(row["report"]), Path(row["source"]))
 
 
 def _worker_row(ledger: Ledger, run: str, pid: int):
