@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import sys
 
-import pytest
-
 from batch_helpers import (
     BROKEN, GOOD, PASSTHROUGH, cli, copy_outdir, events, leftovers, outcome, plain_clips, rows,
 )

@@ -86,12 +86,8 @@ class ProcessIdentity:
 def node_id() -> str:
     """An id shared by exactly the processes whose pids this process can check."""
     parts = [socket.gethostname()]
-    for path in ("/proc/sys/kernel/random/boot_id",):
-        try:
-            parts.append(Path(path).read_text().strip())
-        except OSError:
-            pass
-    try:
+    try:  # Linux: the boot, and the pid namespace (a container has its own)
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
         parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
     except OSError:
         pass

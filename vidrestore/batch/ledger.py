@@ -271,7 +271,8 @@ class Ledger:
     def events(self, run: str, after: int = 0) -> list[sqlite3.Row]:
         """``run``'s events after id ``after``, with their file's row."""
         return self.db.execute(
-            "SELECT e.id AS event, e.status AS event_status, e.detail, f.* FROM events e "
+            "SELECT e.id AS event, e.status AS event_status, e.worker AS event_worker, e.detail, f.* "
+            "FROM events e "
             "JOIN files f ON f.id = e.file WHERE e.run = ? AND e.id > ? ORDER BY e.id",
             (run, after)).fetchall()
 

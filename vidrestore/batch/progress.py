@@ -49,8 +49,9 @@ class BatchProgress:
                              desc="batch")
 
     def event(self, row: Mapping) -> None:
-        """A ledger event joined with its file's row (see ``Ledger.events``)."""
-        if row["event_status"] not in ("done", "failed"):
+        """A ledger event joined with its file's row (see ``Ledger.events``); only workers'
+        outcomes count (inputs found unreadable while planning are in the summary)."""
+        if row["event_status"] not in ("done", "failed") or row["event_worker"] is None:
             return
         self.finished += 1
         if row["event_status"] == "done":

@@ -7,7 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 from ..errors import Interrupted, UsageError
 from .identity import ProcessIdentity, settings_digest
@@ -187,4 +187,4 @@ def validate(options: BatchOptions) -> None:
         raise UsageError("--jobs and --ray do not mix (Ray places one task per file itself)")
 
 
-__all__: Sequence[str] = ("BatchOptions", "BatchResult", "EXIT_SOME_FAILED", "run_batch", "validate")
+__all__ = ["BatchOptions", "BatchResult", "EXIT_SOME_FAILED", "file_json", "run_batch", "validate"]
