@@ -1,0 +1,66 @@
+"""Typed stage configs: every shipped YAML loads for its stage; unknown keys are errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from training.cli import main
+from training.config import load_stage_config
+from training.stages import STAGES
+from vidrestore.errors import ConfigError
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "training"
+STAGE_OF = {"vqgan": "vqgan", "transformer": "transformer", "id_transformer": "transformer", "cft": "cft",
+            "ia_cft": "cft", "dam": "dam", "tgrn": "tgrn"}
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.rglob("*.yaml")), ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_every_shipped_config_loads_for_its_stage(path):
+    cfg = load_stage_config(STAGES[STAGE_OF[path.stem]].config_type, path)
+    assert cfg.smoke == (path.parent.name == "smoke")
+    if cfg.smoke:
+        assert cfg.network == "tiny"
+    else:  # real configs: real networks and real loss networks
+        assert cfg.network == "full" and cfg.data.size == 512
+
+
+def test_every_stage_has_a_real_and_a_smoke_config():
+    names = {p.stem for p in CONFIGS.glob("*.yaml")}
+    assert names == set(STAGE_OF) == {p.stem for p in (CONFIGS / "smoke").glob("*.yaml")}
+
+
+@pytest.mark.parametrize("overrides", [
+    ["bogus=1"], ["data.bogus=1"], ["losses.l1_weight=1"], ["data.degradation.sigma=[1, 2]"],
+    ["optim_g.lr=fast"], ["precision=fp8"], ["data=3"],
+])
+def test_unknown_keys_and_bad_values_are_rejected(overrides):
+    with pytest.raises(ConfigError):
+        load_stage_config(STAGES["cft"].config_type, None, overrides)
+
+
+def test_unknown_yaml_key_is_rejected(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\nlosses:\n  l1: 1.0\n  perceptul: 1.0\n")
+    with pytest.raises(ConfigError, match="perceptul"):
+        load_stage_config(STAGES["vqgan"].config_type, path)
+
+
+def test_losses_of_one_stage_are_unknown_to_another():
+    with pytest.raises(ConfigError, match="metric"):
+        load_stage_config(STAGES["cft"].config_type, None, ["losses.metric=0.1"])
+    assert load_stage_config(STAGES["tgrn"].config_type, None, ["losses.metric=0.2"]).losses.metric == 0.2
+
+
+def test_cli_reports_a_config_error_in_one_line(capsys):
+    assert main(["vqgan", "--set", "data.nonsense=1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "nonsense" in err[0]
+
+
+def test_the_runtime_never_imports_training():
+    root = Path(__file__).resolve().parents[2]
+    for path in list((root / "vidrestore").rglob("*.py")) + list((root / "engines").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert "import training" not in text and "from training" not in text, path

@@ -1,0 +1,5 @@
+"""``python -m training``: see ``training.cli``."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,5 @@
+"""Networks only training needs (the discriminator)."""
+
+from .discriminator import PatchDiscriminator
+
+__all__ = ["PatchDiscriminator"]

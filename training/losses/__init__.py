@@ -1,0 +1,1 @@
+"""Training losses: perceptual (LPIPS), identity (ArcFace), GAN, registration, metric learning."""

@@ -1,0 +1,152 @@
+"""Stage III: CFT fine-tuning (CodeFormer) / IA-CFT fine-tuning (ID-CodeFormer).
+
+From a Stage II network, train the encoder, the transformer and the fusion layers (codebook
+and generator frozen, as officially) with L1 + LPIPS + hinge GAN (adaptive weight at the
+largest fusion layer's last conv, times ``gan`` = 0.1) + the Stage II code losses, the
+fidelity weight ``w`` drawn per sample from ``w_range``. The official code trains at w = 1,
+later 1.3 (inference then scales the learnt residual by w in [0, 1]); the default range
+[1, 1.3] spans both. A range reaching down to 0 asks one residual to match the ground truth
+at every scale, which pulls it in opposite directions. ID-CodeFormer adds ``λ_ids·L_ids``
+and trains its identity AdaIN path (IA-CFT), conditioned on the reference's ArcFace vector.
+
+The official Stage III trains on a milder degradation and every ``large_every``-th step
+runs a code-only step (code losses, no image losses) on the heavy Stage II degradation;
+set ``data.degradation_large`` to get those steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vidrestore.models import IDCodeFormer
+
+from ..archs import PatchDiscriminator
+from ..config import DataConfig, OptimConfig, TrainConfig
+from ..data.degradations import DegradationConfig
+from ..losses.gan import adaptive_weight, frozen, hinge_d_loss, hinge_g_loss
+from .base import Stage, build_network, frozen_vqgan, hq_codes, is_vqgan_state, load_init
+
+MILD = DegradationConfig(blur_sigma=(0.1, 10.0), downsample=(1.0, 12.0), noise=(0.0, 15.0), jpeg=(60, 100))
+"""Official Stage III (small) degradation ranges."""
+
+
+@dataclass(frozen=True)
+class CFTLosses:
+    """Stage III weights and the fidelity-weight sampling."""
+
+    l1: float = 1.0
+    perceptual: float = 1.0
+    perceptual_net: Literal["vgg", "alex"] = "vgg"
+    cross_entropy: float = 0.5
+    feature: float = 1.0
+    identity: float = 0.1
+    gan: float = 0.1
+    adaptive_max: float = 1.0
+    disc_start: int = 5000
+    disc_channels: int = 64
+    disc_layers: int = 4
+    w_range: tuple[float, float] = (1.0, 1.3)
+    large_every: int = 15
+
+
+@dataclass(frozen=True)
+class CFTStageConfig(TrainConfig):
+    """Stage III config. ``vqgan``: the Stage I checkpoint giving HQ codes."""
+
+    model: Literal["codeformer", "id-codeformer"] = "codeformer"
+
+    vqgan: Path | None = None
+    data: DataConfig = field(default_factory=lambda: DataConfig(degradation=MILD, degradation_large=DegradationConfig()))
+    optim_g: OptimConfig = field(default_factory=lambda: OptimConfig(lr=5e-5, scheduler="cosine", eta_min=2e-5))
+    optim_d: OptimConfig = field(default_factory=lambda: OptimConfig(lr=5e-5, scheduler="cosine", eta_min=2e-5))
+    ema_decay: float = 0.997
+    losses: CFTLosses = field(default_factory=CFTLosses)
+
+
+class CFTStage(Stage):
+    name = "cft"
+    config_type = CFTStageConfig
+
+    def __init__(self, cfg: CFTStageConfig, ctx) -> None:
+        super().__init__(cfg, ctx)
+        self.losses = cfg.losses
+        self.net = build_network(cfg)
+        self.with_identity = isinstance(self.net, IDCodeFormer)
+        self.needs_identity_layout = self.with_identity
+        vqgan = cfg.vqgan
+        if cfg.init is not None:
+            state = load_init(self.net, cfg.init, cfg, ctx.log)
+            vqgan = vqgan or (cfg.init if is_vqgan_state(state) else None)
+        for name, p in self.net.named_parameters():
+            p.requires_grad_(not name.startswith(("quantize.", "generator.")))
+        self.vqgan = frozen_vqgan(self.net, vqgan, cfg, ctx.log).to(ctx.device)
+        self.disc = PatchDiscriminator(3, self.losses.disc_channels, self.losses.disc_layers)
+        self.perceptual = self.build_perceptual(self.losses.perceptual_net)
+        if self.with_identity:
+            self.identity = self.build_identity()
+
+    def _condition(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {"identity": self.embed(batch["ref"])} if self.with_identity else {}
+
+    def _code_losses(self, logits: Tensor, lq_feat: Tensor, codes: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        ce = F.cross_entropy(logits.float().transpose(1, 2), codes)
+        feat = F.mse_loss(lq_feat.float(), self.net.codes_to_features(codes).float())
+        return self.losses.cross_entropy * ce + self.losses.feature * feat, {"cross_entropy": ce, "feature_l2": feat}
+
+    def train_step(self, batch: dict[str, Tensor], step: int) -> dict[str, Tensor]:
+        L, hq = self.losses, batch["hq"]
+        codes = hq_codes(self.vqgan, hq)
+        condition = self._condition(batch)
+        if "lq_large" in batch and L.large_every > 0 and step % L.large_every == L.large_every - 1:
+            with self.ctx.autocast():
+                logits, lq_feat = self.net.code_only(batch["lq_large"], **condition)
+                total, logs = self._code_losses(logits, lq_feat, codes)
+            self.ctx.optimize("g", total)
+            return {"code_only_total": total}
+        lo, hi = L.w_range
+        w = lo + (hi - lo) * torch.rand(hq.shape[0], device=hq.device)
+        use_gan = step >= L.disc_start
+        with self.ctx.autocast():
+            enc = self.net.encode(batch["lq"])
+            logits = self.net.predict_logits(enc.lq_feat, **condition)
+            quant = self.net.best_code_features(logits, enc.lq_feat, adain=False, detach_codes=True)
+            out = self.net.decode(quant, enc.skips, w, **condition)
+            total, logs = self._code_losses(logits, enc.lq_feat, codes)
+            l1 = F.l1_loss(out.float(), hq)
+            lp = self.perceptual(out, hq).mean()
+            rec = L.l1 * l1 + L.perceptual * lp
+            total = total + rec
+            logs |= {"l1": l1, "lpips": lp}
+            if self.with_identity and L.identity > 0:
+                ids = self.identity.loss(out, self.embed(hq))
+                total = total + L.identity * ids
+                logs["identity"] = ids
+            if use_gan:
+                with frozen(self.disc):
+                    g = hinge_g_loss(self.disc(out))
+                weight = adaptive_weight(rec, g, self.last_layer, L.adaptive_max) * L.gan
+                total = total + weight * g
+                logs |= {"g_gan": g, "gan_weight": weight}
+        self.ctx.optimize("g", total)
+        if use_gan:
+            with self.ctx.autocast():
+                d = hinge_d_loss(self.disc(hq), self.disc(out.detach()))
+            self.ctx.optimize("d", d)
+            logs["d_hinge"] = d
+        return {"total": total, **logs}
+
+    @property
+    def last_layer(self) -> nn.Parameter:
+        return self.net.fuse_convs_dict[self.net.connect_list[-1]].shift[-1].weight
+
+    @torch.no_grad()
+    def restore(self, net: nn.Module, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        if self.with_identity:
+            return {"restored": net(batch["lq"], self.embed(batch["ref"]), 1.0).image}
+        return {"restored": net(batch["lq"], 1.0).image}

@@ -1,0 +1,124 @@
+"""Stage V (CodeFormer++): train the texture-guided restoration network (TGRN).
+
+The frozen CodeFormer part and DAM give I_F, I_G and I_warp; TGRN restores from I_F with
+texture from I_warp. Losses: L1 + LPIPS to the ground truth, hinge GAN (adaptive weight at
+TGRN's output conv, times ``gan``) and the deep metric learning loss: anchor = TGRN output,
+positive I_AP = facial components of I_F with the texture of I_warp, hard negatives (I_G,
+the degraded input, other faces of the batch); triplet with margin or InfoNCE, on LPIPS
+distances (see ``losses.metric``). ``train_dam`` fine-tunes DAM jointly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..archs import PatchDiscriminator
+from ..config import OptimConfig, TrainConfig
+from ..losses.gan import adaptive_weight, frozen, hinge_d_loss, hinge_g_loss
+from ..losses.metric import anchor_positive, batch_negatives, metric_loss
+from .base import Stage, build_network, freeze_all_but, load_init
+
+
+@dataclass(frozen=True)
+class TGRNLosses:
+    """Stage V weights. ``negatives``: which hard negatives the metric loss uses."""
+
+    l1: float = 1.0
+    perceptual: float = 1.0
+    perceptual_net: Literal["vgg", "alex"] = "vgg"
+    gan: float = 0.1
+    adaptive_max: float = 1.0
+    disc_start: int = 5000
+    disc_channels: int = 64
+    disc_layers: int = 4
+    metric: float = 0.1
+    metric_kind: Literal["triplet", "infonce"] = "triplet"
+    margin: float = 0.1
+    temperature: float = 0.05
+    negatives: tuple[Literal["generative", "input", "batch"], ...] = ("generative", "input", "batch")
+
+
+@dataclass(frozen=True)
+class TGRNStageConfig(TrainConfig):
+    model: Literal["codeformer++"] = "codeformer++"
+    train_dam: bool = False
+    optim_g: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, scheduler="cosine", eta_min=1e-6))
+    optim_d: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, scheduler="cosine", eta_min=1e-6))
+    losses: TGRNLosses = field(default_factory=TGRNLosses)
+
+
+class TGRNStage(Stage):
+    name = "tgrn"
+    config_type = TGRNStageConfig
+
+    def __init__(self, cfg: TGRNStageConfig, ctx) -> None:
+        super().__init__(cfg, ctx)
+        self.losses = cfg.losses
+        self.net = build_network(cfg)
+        if cfg.init is not None:
+            load_init(self.net, cfg.init, cfg, ctx.log)
+        elif not cfg.smoke:
+            ctx.log("warning: no init: the frozen CodeFormer part and DAM are random")
+        self.trained_prefixes = ("tgrn.", "dam.") if cfg.train_dam else ("tgrn.",)
+        freeze_all_but(self.net, self.trained_prefixes)
+        self.disc = PatchDiscriminator(3, self.losses.disc_channels, self.losses.disc_layers)
+        self.perceptual = self.build_perceptual(self.losses.perceptual_net)
+
+    def train_mode(self) -> None:
+        self.net.eval()
+        self.net.tgrn.train()
+        if self.cfg.train_dam:
+            self.net.dam.train()
+        self.disc.train()
+
+    def inputs(self, net: nn.Module, lq: Tensor, *, grad_dam: bool) -> tuple[Tensor, Tensor, Tensor]:
+        """(I_F, I_G, I_warp): CodeFormer part frozen; DAM with gradients if ``grad_dam``."""
+        with torch.no_grad(), self.ctx.autocast():
+            faithful, generative, _, _ = net.faithful_and_generative(lq)
+        faithful, generative = faithful.float(), generative.float()
+        with torch.set_grad_enabled(grad_dam), self.ctx.autocast():
+            warped, _ = net.dam(faithful, generative)
+        return faithful, generative, warped.float()
+
+    def train_step(self, batch: dict[str, Tensor], step: int) -> dict[str, Tensor]:
+        L, hq, lq = self.losses, batch["hq"], batch["lq"]
+        faithful, generative, warped = self.inputs(self.net, lq, grad_dam=self.cfg.train_dam)
+        use_gan = step >= L.disc_start
+        with self.ctx.autocast():
+            out = self.net.tgrn(faithful, warped)
+            l1 = F.l1_loss(out.float(), hq)
+            lp = self.perceptual(out, hq).mean()
+            rec = L.l1 * l1 + L.perceptual * lp
+            total, logs = rec, {"l1": l1, "lpips": lp}
+            if L.metric > 0:
+                positive = anchor_positive(faithful, warped.detach())
+                pool = {"generative": [generative], "input": [lq], "batch": batch_negatives(positive)}
+                negatives = [n for kind in L.negatives for n in pool[kind]]
+                if negatives:
+                    m = metric_loss(self.perceptual, out, positive, negatives, kind=L.metric_kind,
+                                    margin=L.margin, temperature=L.temperature)
+                    total = total + L.metric * m
+                    logs["metric"] = m
+            if use_gan:
+                with frozen(self.disc):
+                    g = hinge_g_loss(self.disc(out))
+                weight = adaptive_weight(rec, g, self.net.tgrn.conv_out.weight, L.adaptive_max) * L.gan
+                total = total + weight * g
+                logs |= {"g_gan": g, "gan_weight": weight}
+        self.ctx.optimize("g", total)
+        if use_gan:
+            with self.ctx.autocast():
+                d = hinge_d_loss(self.disc(hq), self.disc(out.detach()))
+            self.ctx.optimize("d", d)
+            logs["d_hinge"] = d
+        return {"total": total, **logs}
+
+    @torch.no_grad()
+    def restore(self, net: nn.Module, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        faithful, generative, warped = self.inputs(net, batch["lq"], grad_dam=False)
+        return {"faithful": faithful, "warped": warped, "restored": net.tgrn(faithful, warped)}

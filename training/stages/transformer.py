@@ -1,0 +1,108 @@
+"""Stage II: code prediction at w = 0 (CodeFormer, or ID-CodeFormer's identity-conditioned transformer).
+
+The frozen Stage I VQGAN gives each HQ face its code indices; the network sees the
+degraded face and learns (official weights) cross-entropy on those indices (0.5) and an L2
+between its encoder latent and the HQ codes' features (1.0). Codebook and generator stay
+frozen; so do the fusion layers (unused at w = 0).
+
+ID-CodeFormer: the transformer is fed the ArcFace vector of the reference image (another
+photo of the same person) and ``λ_ids·L_ids`` is added, L_ids = 1 − cos(ArcFace(I_res),
+ArcFace(I_h)). I_res is decoded from the predicted codes through the frozen generator; the
+argmax is made differentiable by the straight-through estimator (forward: the chosen codes;
+backward: through the softmax), so L_ids reaches the transformer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vidrestore.models import IDCodeFormer
+
+from ..config import OptimConfig, TrainConfig
+from .base import Stage, build_network, frozen_vqgan, hq_codes, is_vqgan_state, load_init
+
+TRAINED = ("encoder.", "position_emb", "feat_emb.", "ft_layers.", "idx_pred_layer.", "identity_tokens.", "id_cross_layers.")
+
+
+@dataclass(frozen=True)
+class TransformerLosses:
+    """Stage II weights: ``identity`` (λ_ids) only applies to ID-CodeFormer."""
+
+    cross_entropy: float = 0.5
+    feature: float = 1.0
+    identity: float = 0.1
+
+
+@dataclass(frozen=True)
+class TransformerStageConfig(TrainConfig):
+    """Stage II config. ``vqgan``: the Stage I checkpoint giving HQ codes (default: ``init``
+    when that is a Stage I checkpoint)."""
+
+    model: Literal["codeformer", "id-codeformer"] = "codeformer"
+
+    vqgan: Path | None = None
+    optim_g: OptimConfig = field(
+        default_factory=lambda: OptimConfig(lr=1e-4, scheduler="multistep", milestones=(400000, 450000), gamma=0.5))
+    losses: TransformerLosses = field(default_factory=TransformerLosses)
+
+
+def straight_through_features(net, logits: Tensor) -> Tensor:
+    """The argmax codes' features ``B×C×s×s`` with gradients through ``softmax(logits)``."""
+    probs = logits.float().softmax(-1)
+    hard = F.one_hot(probs.argmax(-1), probs.shape[-1]).to(probs.dtype)
+    weights = hard + probs - probs.detach()
+    feat = weights @ net.quantize.embedding.weight.float()  # B×N×C
+    side = net.vqgan_config.latent_hw
+    return feat.transpose(1, 2).reshape(logits.shape[0], -1, side, side)
+
+
+class TransformerStage(Stage):
+    name = "transformer"
+    config_type = TransformerStageConfig
+
+    def __init__(self, cfg: TransformerStageConfig, ctx) -> None:
+        super().__init__(cfg, ctx)
+        self.losses = cfg.losses
+        self.net = build_network(cfg)
+        self.with_identity = isinstance(self.net, IDCodeFormer)
+        self.needs_identity_layout = self.with_identity
+        vqgan = cfg.vqgan
+        if cfg.init is not None:
+            state = load_init(self.net, cfg.init, cfg, ctx.log)
+            vqgan = vqgan or (cfg.init if is_vqgan_state(state) else None)
+        for name, p in self.net.named_parameters():
+            p.requires_grad_(name.startswith(TRAINED))
+        self.vqgan = frozen_vqgan(self.net, vqgan, cfg, ctx.log).to(ctx.device)
+        if self.with_identity:
+            self.identity = self.build_identity()
+
+    def train_step(self, batch: dict[str, Tensor], step: int) -> dict[str, Tensor]:
+        lq, hq, L = batch["lq"], batch["hq"], self.losses
+        codes = hq_codes(self.vqgan, hq)
+        condition = {"identity": self.embed(batch["ref"])} if self.with_identity else {}
+        with self.ctx.autocast():
+            logits, lq_feat = self.net.code_only(lq, **condition)
+            ce = F.cross_entropy(logits.float().transpose(1, 2), codes)
+            feat = F.mse_loss(lq_feat.float(), self.net.codes_to_features(codes).float())
+            total = L.cross_entropy * ce + L.feature * feat
+            logs = {"cross_entropy": ce, "feature_l2": feat,
+                    "code_accuracy": (logits.argmax(-1) == codes).float().mean()}
+            if self.with_identity and L.identity > 0:
+                image = self.net.decode(straight_through_features(self.net, logits), {}, 0, **condition)
+                ids = self.identity.loss(image, self.embed(hq))
+                total = total + L.identity * ids
+                logs["identity"] = ids
+        self.ctx.optimize("g", total)
+        return {"total": total, **logs}
+
+    @torch.no_grad()
+    def restore(self, net: nn.Module, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        if self.with_identity:
+            return {"restored": net(batch["lq"], self.embed(batch["ref"]), 0.0).image}
+        return {"restored": net(batch["lq"], 0.0).image}
