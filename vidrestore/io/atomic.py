@@ -42,11 +42,18 @@ def atomic_output(target: str | Path, *, overwrite: bool = False) -> Iterator[Pa
     fd, name = tempfile.mkstemp(dir=folder, prefix=f".{target.stem}.", suffix=f".partial{target.suffix}")
     os.close(fd)
     tmp = Path(name)
+    os.chmod(tmp, _default_mode())  # mkstemp makes 0600; outputs get the usual umask mode
     try:
         yield tmp
         publish(tmp, target, overwrite=overwrite)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def publish(tmp: Path, target: Path, *, overwrite: bool) -> None:
@@ -72,6 +79,7 @@ def write_text_atomic(target: str | Path, text: str) -> Path:
     """Write a small text file (a report, a ledger export) atomically."""
     target = Path(target)
     fd, name = tempfile.mkstemp(dir=target.parent or Path("."), prefix=f".{target.name}.", suffix=".tmp")
+    os.chmod(name, _default_mode())
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
