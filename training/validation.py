@@ -36,8 +36,9 @@ class Validator:
     """Runs a stage's ``restore`` over the validation faces and scores it.
 
     LPIPS and IDS use the stage's own loss networks when it has them, else the real ones
-    if their weights are in the weights folder (never downloaded), else they are left out
-    and the log says why. Stand-in networks (smoke runs) are reported under ``*_standin``.
+    if their weights are in the weights folder (never downloaded; not in smoke runs), else
+    they are left out and the log says why. Stand-in networks (smoke runs) are reported
+    under ``lpips_standin`` / ``ids_standin``.
     """
 
     def __init__(self, stage, dataset, count: int, batch_size: int, device: torch.device,
@@ -51,6 +52,9 @@ class Validator:
 
     def _optional(self, build, name: str, what: str):
         store = self.stage.ctx.store
+        if self.stage.cfg.smoke:
+            self.log(f"validation: {what} left out (smoke run: no real loss networks)")
+            return None
         if store.find(name) is None:
             self.log(f"validation: {what} left out ({store.entry(name).filename} not in {', '.join(map(str, store.folders()))})")
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import torch
 from training.data.smoke import make_smoke_dataset
 from training.stages import STAGES
 from vidrestore.config import from_mapping, to_mapping
+from vidrestore.weights import KNOWN_WEIGHTS, WeightStore
 
 TINY_DEGRADATION = {
     "kernel_size": 7, "blur_sigma": [0.2, 2.0], "downsample": [1.0, 4.0], "noise": [0, 20], "jpeg": [30, 80],
@@ -67,3 +69,23 @@ def tiny_config(smoke_root, tmp_path):
 
     return make
 
+
+
+@pytest.fixture(scope="session")
+def alexnet_trunk_store():
+    """``alexnet_trunk_store(folder)``: a store whose folder holds a random AlexNet trunk in
+    torchvision's layout (real ImageNet weights are not available here)."""
+
+    def make(folder) -> WeightStore:
+        """A weights folder holding a random AlexNet trunk in torchvision's layout (no real weights here)."""
+        from vidrestore.compat import ensure_torchvision
+
+        tv = ensure_torchvision()
+        torch.manual_seed(0)
+        trunk = {f"features.{k}": v for k, v in tv.models.alexnet().features.state_dict().items()}
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save(trunk, folder / KNOWN_WEIGHTS["alexnet"].filename)
+        table = {**KNOWN_WEIGHTS, "alexnet": dataclasses.replace(KNOWN_WEIGHTS["alexnet"], sha256=None)}
+        return WeightStore(folder, folder / "cache", allow_download=False, table=table)
+
+    return make

@@ -79,3 +79,37 @@ def test_loss_falls_on_a_fixed_pair_of_faces(tiny_config, smoke_root, tmp_path, 
     values = [h[key] for h in _train(cfg).history if key in h]
     first, last = sum(values[:k]) / k, sum(values[-k:]) / k
     assert last < 0.85 * first, values
+
+
+def test_each_stage_starts_from_the_previous_ones_weights(tiny_config):
+    """vqgan → transformer → cft → dam → tgrn, and vqgan → id transformer → IA-CFT, each
+    initialised from the file the previous stage wrote (the paths a real run takes)."""
+    vq = _train(tiny_config("vqgan", name="vq", total_steps=2)).final_weights
+    s2 = _train(tiny_config("transformer", name="s2", total_steps=2, init=str(vq))).final_weights
+    s3 = _train(tiny_config("cft", name="s3", total_steps=2, init=str(s2), vqgan=str(vq))).final_weights
+    s4 = _train(tiny_config("dam", name="s4", total_steps=2, init=str(s3))).final_weights
+    s5 = _train(tiny_config("tgrn", name="s5", total_steps=2, init=str(s4))).final_weights
+    id2 = _train(tiny_config("transformer", name="id2", model="id-codeformer", total_steps=2, init=str(vq))).final_weights
+    id3 = _train(tiny_config("cft", name="id3", model="id-codeformer", total_steps=2, init=str(id2), vqgan=str(vq))).final_weights
+    from_cf = _train(tiny_config("cft", name="id3cf", model="id-codeformer", total_steps=2, init=str(s3), vqgan=str(vq)))
+    for model, path in (("codeformer", s3), ("codeformer++", s5), ("id-codeformer", id3), ("id-codeformer", from_cf.final_weights)):
+        assert load_checkpoint(build_model(model, tiny=True), path).complete
+    # Frozen parts really stay frozen (a stage starts from the previous one's params_ema):
+    # Stage II keeps the VQGAN's codebook and generator,
+    # Stage V keeps Stage IV's CodeFormer and DAM.
+    vq_state, s2_state = torch.load(vq, weights_only=True)["params_ema"], torch.load(s2, weights_only=True)["params"]
+    assert all(torch.equal(vq_state[k], s2_state[k]) for k in vq_state if k.startswith(("quantize.", "generator.")))
+    assert not torch.equal(vq_state["encoder.blocks.0.weight"], s2_state["encoder.blocks.0.weight"])
+    s4_state, s5_state = torch.load(s4, weights_only=True)["params_ema"], torch.load(s5, weights_only=True)["params"]
+    assert all(torch.equal(s4_state[k], s5_state[k]) for k in s4_state if not k.startswith("tgrn."))
+    assert not torch.equal(s4_state["tgrn.conv_out.weight"], s5_state["tgrn.conv_out.weight"])
+
+
+def test_bf16_autocast_on_cpu_and_fp16_refused(tiny_config):
+    result = _train(tiny_config("cft", name="bf16", total_steps=3, precision="bf16"))
+    assert all(torch.isfinite(torch.tensor(v)) for h in result.history for v in h.values())
+    assert load_checkpoint(build_model("codeformer", tiny=True), result.final_weights).complete
+    from vidrestore.errors import UsageError
+
+    with pytest.raises(UsageError, match="fp16"):
+        _train(tiny_config("vqgan", name="fp16", total_steps=1, precision="fp16"))

@@ -115,13 +115,13 @@ def load_init(net: nn.Module, path: Path, cfg: TrainConfig, log: Callable[[str],
     layers untrained); anything else must fit the network exactly.
     """
     state, key = read_state_dict(path)
-    if is_vqgan_state(state) and not isinstance(net, VQAutoEncoder):
+    if is_vqgan_state(state) and type(net) is not VQAutoEncoder:  # CodeFormer subclasses it
         cf = codeformer_of(net)
         spec = get_spec(cfg.model)
         allowed = TRANSFORMER_PREFIXES + tuple(spec.own_key_prefixes if cfg.model == "id-codeformer" else ())
         report: LoadReport = load_strict(cf, state, source=str(path), param_key=key, new_prefixes=allowed)
         log(f"init: Stage I VQGAN {report.summary()}")
-    elif isinstance(net, VQAutoEncoder):
+    elif type(net) is VQAutoEncoder:
         report = load_strict(net, state, source=str(path), param_key=key)
         log(f"init: {report.summary()}")
     else:
