@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ def save_atomic(obj: Any, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.chmod(name, _default_mode())  # mkstemp makes 0600; checkpoints get the usual umask mode
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(obj, fh)
@@ -40,6 +42,30 @@ def save_atomic(obj: Any, path: Path) -> Path:
         if os.path.exists(name):
             os.unlink(name)
     return path
+
+
+def publish_copy(source: Path, path: Path) -> Path:
+    """Give the finished file ``source`` a second name ``path`` atomically (a hard link where
+    the file system has them, else a copy), without writing hundreds of MB again."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(fd)
+    os.unlink(name)
+    try:
+        try:
+            os.link(source, name)
+        except OSError:
+            shutil.copyfile(source, name)
+        os.replace(name, path)
+    finally:
+        if os.path.exists(name):
+            os.unlink(name)
+    return path
+
+
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:

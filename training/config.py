@@ -89,7 +89,8 @@ class TrainConfig:
     weights_dir / allow_download: where the loss networks' weights (VGG / AlexNet / ArcFace)
         are found; downloads are off unless allowed.
     smoke: a smoke run: randomly initialised small stand-ins replace the perceptual and
-        identity networks (logged as such), and a missing ``data.root`` is generated.
+        identity networks (logged as such), and a missing ``data.root`` named ``<dir>/faces``
+        or ``<dir>/persons`` is generated (``data.smoke.make_smoke_dataset(<dir>)``).
     device: ``auto`` (CUDA if present, else CPU), ``cpu``, ``cuda``.
     threads: CPU intra-op threads per process (0: torch's default).
     """

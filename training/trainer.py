@@ -136,9 +136,10 @@ class Trainer:
                      f"on {self.device}, precision {cfg.precision}, run folder {run_dir}")
             if cfg.data.root is None:
                 raise ConfigError("data.root is not set (a folder of aligned faces)")
+            root = Path(cfg.data.root)
             with main_first(world):
-                if cfg.smoke and world.is_main and not Path(cfg.data.root).exists():
-                    make_smoke_dataset(Path(cfg.data.root).parent, log=self.log)
+                if cfg.smoke and world.is_main and not root.exists() and root.name in ("faces", "persons"):
+                    make_smoke_dataset(root.parent, log=self.log)
             torch.manual_seed(cfg.seed)  # identical initialisation on every rank
             stage = self.stage = self.stage_type(cfg, self)
             if stage.needs_identity_layout and cfg.data.layout != "identity":
@@ -161,12 +162,12 @@ class Trainer:
             train_set = build_dataset(cfg, Path(cfg.data.root), train=True)
             batches = iter(self._loader(train_set, start))
             validator = None
-            if world.is_main and cfg.val_every > 0:
-                val_set = build_dataset(cfg, Path(cfg.data.val_root or cfg.data.root), train=False)
-                validator = Validator(stage, val_set, cfg.data.val_count, cfg.data.batch_size, self.device, self.log)
+            if world.is_main:
                 writer = self._tensorboard(run_dir)
-            elif world.is_main:
-                writer = self._tensorboard(run_dir)
+                if cfg.val_every > 0:
+                    val_set = build_dataset(cfg, Path(cfg.data.val_root or cfg.data.root), train=False)
+                    validator = Validator(stage, val_set, cfg.data.val_count, cfg.data.batch_size, self.device,
+                                          self.log)
             sums: dict[str, float] = {}
             window, tick = 0, time.perf_counter()
             for step in range(start, end):
@@ -202,8 +203,9 @@ class Trainer:
                     result.last_state = self._save(done, ckpt_dir, ema)
                 result.step = done
             if result.step == cfg.total_steps and world.is_main:
-                result.final_weights = ckpt.save_atomic(
-                    ckpt.runtime_checkpoint(stage.net, ema.module), ckpt_dir / "net_g_final.pth")
+                last, final = ckpt_dir / f"net_g_{result.step:08d}.pth", ckpt_dir / "net_g_final.pth"
+                result.final_weights = (ckpt.publish_copy(last, final) if last.is_file() else ckpt.save_atomic(
+                    ckpt.runtime_checkpoint(stage.net, ema.module), final))
                 self.log(f"done: {result.final_weights}")
             barrier(world)
             del batches
