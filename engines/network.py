@@ -21,8 +21,8 @@ and exported graphs get exactly the same casts:
 - the decoder's low-resolution part (up to S/8) stays fp32 too (``precision_plan``).
 - everything else after the lookup — the generator at high resolution, the CFT fusion there,
   ID-CodeFormer's identity AdaIN, CodeFormer++'s TGRN (fp16 only) — runs in the reduced
-  dtype; its statistics (AdaIN, GroupNorm on GPUs, attention softmax) are computed in fp32
-  by the layers themselves.
+  dtype; its statistics are computed in fp32: AdaIN and attention by the layers themselves,
+  GroupNorm (in fp16) by ``Fp32StatsGroupNorm``, so exported fp16 graphs carry the casts.
 """
 
 from __future__ import annotations
@@ -211,13 +211,30 @@ def precision_plan(net: nn.Module, dtype: torch.dtype) -> PrecisionPlan:
     return PrecisionPlan(tuple(fp32), tuple(fp32_entries), tuple(reduced))
 
 
+class Fp32StatsGroupNorm(nn.GroupNorm):
+    """GroupNorm computing its statistics in fp32 whatever its input dtype (same parameters).
+
+    In fp16, ``x²`` overflows past |x| = 256: eager CUDA kernels accumulate in fp32 anyway,
+    but an exported fp16 graph would not; the explicit casts put the fp32 island in it.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        weight = None if self.weight is None else self.weight.float()
+        bias = None if self.bias is None else self.bias.float()
+        return nn.functional.group_norm(x.float(), self.num_groups, weight, bias, self.eps).to(x.dtype)
+
+
 def apply_precision_plan(net: nn.Module, dtype: torch.dtype) -> nn.Module:
     """Cast ``net`` to ``dtype`` except what ``precision_plan`` keeps in fp32, and add the
-    entry casts. Returns ``net``."""
+    entry casts; in fp16, GroupNorms compute their statistics in fp32. Returns ``net``."""
     plan = precision_plan(net, dtype)
     for name, tensor in [*net.named_parameters(), *net.named_buffers()]:
         if tensor.is_floating_point() and not _under(name, plan.fp32):
             tensor.data = tensor.data.to(dtype)
+    if dtype is torch.float16:
+        for name, module in net.named_modules():
+            if type(module) is nn.GroupNorm and not _under(name, plan.fp32):
+                module.__class__ = Fp32StatsGroupNorm
     for path in plan.fp32_entries:
         _cast_inputs(net.get_submodule(path), torch.float32)
     for path in plan.reduced_entries:

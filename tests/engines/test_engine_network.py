@@ -102,3 +102,19 @@ def test_full_size_plan_keeps_the_low_resolution_decoder_in_fp32():
     assert {"fuse_convs_dict.32", "fuse_convs_dict.64"} <= set(plan.fp32)
     assert {f"generator.blocks.{low + 1}", "fuse_convs_dict.128", "fuse_convs_dict.256"} <= set(plan.reduced_entries)
     assert {"encoder", "quantize", "ft_layers", "idx_pred_layer", "position_emb"} <= set(plan.fp32)
+
+
+def test_fp16_group_norm_statistics_do_not_overflow(tiny_net):
+    from engines.network import Fp32StatsGroupNorm
+
+    net, io = tiny_net("codeformer")
+    module = EngineNetwork(copy.deepcopy(net), io, "fp16")
+    norms = [m for n, m in module.net.named_modules() if n.startswith("generator.") and isinstance(m, torch.nn.GroupNorm)]
+    assert norms and all(type(m) is Fp32StatsGroupNorm for m in norms)
+    assert all(type(m) is torch.nn.GroupNorm for m in module.net.encoder.modules() if isinstance(m, torch.nn.GroupNorm))
+    norm = norms[0]
+    x = (torch.randn(1, norm.num_channels, 8, 8, generator=torch.Generator().manual_seed(0)) * 900 + 300)
+    out = norm(x.half())
+    assert out.dtype == torch.float16 and torch.isfinite(out).all()
+    expected = torch.nn.functional.group_norm(x, norm.num_groups, norm.weight.float(), norm.bias.float(), norm.eps)
+    torch.testing.assert_close(out.float(), expected, rtol=0, atol=0.05)
