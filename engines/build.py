@@ -8,6 +8,8 @@ call ``restore_video`` makes.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -23,7 +25,7 @@ from vidrestore.weights import WeightStore
 
 from .base import BACKENDS, Engine
 from .cache import EngineCache, EngineKey, device_kind, model_hash
-from .network import EngineNetwork, NetworkIO, network_io, precision_plan
+from .network import DTYPES, EngineNetwork, NetworkIO, PrecisionPlan, network_io, precision_plan
 from .restorer import EngineRestorer
 from .torch_eager import TorchEngine
 
@@ -36,11 +38,15 @@ class EngineUnavailableError(UsageError, EngineError):
 
 AUTO_ORDER: dict[str, tuple[str, ...]] = {
     "cuda": ("tensorrt", "compiled", "onnxruntime", "torch"),
-    "cpu": ("onnxruntime", "compiled", "torch"),
+    "cpu": ("onnxruntime", "torch"),
 }
-"""``--engine auto``: the first available backend, fastest first. CPU: measured on a 2-core
-AVX-512 machine (docs/benchmarks.md); CUDA: the expected order (TensorRT fp16 with fp32
-islands, then AOTInductor + CUDA graphs), to be confirmed by a GPU session's numbers."""
+"""``--engine auto``: the first available backend, fastest first.
+
+CPU, measured (docs/benchmarks.md, full-size CodeFormer fp32 at 512² on a 2-core AVX-512
+EPYC): onnxruntime 4.3 s/face, torch (channels-last) 5.3, compiled (AOTInductor) 5.7-7.2 —
+so ``compiled`` is never picked on a CPU. CUDA: not measured yet; the expected order
+(TensorRT fp16 with fp32 islands, AOTInductor + CUDA graphs, onnxruntime's CUDA EP, eager),
+for a GPU session to confirm with ``vidrestore engines check``."""
 
 PRECISIONS: dict[str, tuple[str, ...]] = {
     "torch": ("fp32", "fp16", "bf16"),
@@ -99,7 +105,9 @@ def choose_backend(device: torch.device, precision: str) -> tuple[str, str]:
     for backend in AUTO_ORDER["cuda" if device.type == "cuda" else "cpu"]:
         reason = backend_unavailable(backend, device, precision)
         if reason is None:
-            why = "the fastest available on " + ("this GPU" if device.type == "cuda" else "the CPU")
+            why = ("expected fastest available on a GPU (TensorRT > AOTInductor > onnxruntime > eager)"
+                   if device.type == "cuda" else
+                   "fastest available on a CPU (measured: onnxruntime 1.2x eager fp32; docs/benchmarks.md)")
             if skipped:
                 why += " (" + "; ".join(skipped) + ")"
             return backend, why
@@ -140,10 +148,15 @@ def _versions(backend: str) -> tuple[tuple[str, str], ...]:
 
 
 def engine_key(io: NetworkIO, digest: str, backend: str, precision: str, device: torch.device,
-               batch: tuple[int, int, int]) -> EngineKey:
-    """The cache key of an artifact (see ``engines.cache``)."""
+               batch: tuple[int, int, int], plan: PrecisionPlan | None = None) -> EngineKey:
+    """The cache key of an artifact (see ``engines.cache``); a reduced-precision artifact
+    also depends on which modules its precision ``plan`` keeps in fp32."""
+    variant = ""
+    if plan is not None:
+        blob = json.dumps([plan.fp32, plan.fp32_entries, plan.reduced_entries]).encode()
+        variant = "plan-" + hashlib.sha256(blob).hexdigest()[:12]
     return EngineKey(io.model, digest, backend, precision, device_kind(device), _versions(backend),
-                     io.face_size, batch)
+                     io.face_size, batch, variant)
 
 
 def build_engine(net: nn.Module, io: NetworkIO, *, backend: str, precision: str, device: torch.device,
@@ -158,23 +171,26 @@ def build_engine(net: nn.Module, io: NetworkIO, *, backend: str, precision: str,
     """
     if (reason := backend_unavailable(backend, device, precision)) is not None:
         raise EngineUnavailableError(f"engine {backend!r} ({precision}) is not available here: {reason}")
-    if backend in ("compiled", "onnxruntime", "tensorrt") and digest is None:
-        digest = model_hash(net)  # of the weights as loaded, before any cast
-    net = (net if owned else copy.deepcopy(net)).eval()
+    plan = None
+    if backend in ("compiled", "onnxruntime", "tensorrt"):
+        digest = digest or model_hash(net)  # of the weights as loaded, before any cast
+        if precision != "fp32":
+            plan = precision_plan(net, DTYPES[precision])
+
+    def module(export_precision: str = precision) -> EngineNetwork:
+        """The network to run or export (made only when needed: a cache hit needs none)."""
+        return EngineNetwork(net if owned else copy.deepcopy(net), io, export_precision).to(device)
+
     if backend == "torch":
         cl = (device.type == "cuda" or precision == "fp32") if channels_last is None else channels_last
-        return TorchEngine(net, io, device=device, precision=precision, channels_last=cl)
-    if backend == "tensorrt":
-        fp32_modules = precision_plan(net, torch.float16).fp32
-        fp32 = EngineNetwork(net, io, "fp32").to(device)
-    else:
-        module = EngineNetwork(net, io, precision).to(device)
+        return TorchEngine(net if owned else copy.deepcopy(net), io, device=device, precision=precision,
+                           channels_last=cl)
     if backend == "compiled-jit":
         from .compiled import CompiledEngine
 
-        return CompiledEngine.jit(module, device=device)
+        return CompiledEngine.jit(module(), device=device)
     cache = cache or EngineCache()
-    key = engine_key(io, digest, backend, precision, device, batch)
+    key = engine_key(io, digest, backend, precision, device, batch, plan)
 
     def note_build(what: str) -> None:
         log(f"engine: building {what} for {io.model} ({precision}, batch {batch[0]}..{batch[2]}) "
@@ -186,7 +202,7 @@ def build_engine(net: nn.Module, io: NetworkIO, *, backend: str, precision: str,
         if cache.lookup(key, "model.pt2") is None:
             note_build("an AOTInductor package")
         path, _ = cache.get_or_build(key, "model.pt2",
-                                     lambda p: build_aoti_package(module, p, max_batch=batch[2]), log)
+                                     lambda p: build_aoti_package(module(), p, max_batch=batch[2]), log)
         return CompiledEngine.aot(path, io, device=device, precision=precision, batch=batch, log=log)
     if backend == "onnxruntime":
         from .onnx_export import export_onnx
@@ -194,14 +210,16 @@ def build_engine(net: nn.Module, io: NetworkIO, *, backend: str, precision: str,
 
         if cache.lookup(key, "model.onnx") is None:
             note_build("an ONNX export")
-        path, _ = cache.get_or_build(key, "model.onnx", lambda p: export_onnx(module, p, max_batch=batch[2]), log)
+        path, _ = cache.get_or_build(key, "model.onnx", lambda p: export_onnx(module(), p, max_batch=batch[2]), log)
         return OnnxRuntimeEngine(path, io, device=device, precision=precision, batch=batch)
     from .onnx_export import export_onnx
     from .tensorrt_engine import TensorRTEngine, build_plan
 
-    def build(plan: Path) -> None:  # from the fp32 export: TensorRT lowers precision itself
-        onnx_path = export_onnx(fp32, plan.with_name("model.onnx"), max_batch=batch[2])
-        build_plan(onnx_path, plan, io, precision=precision, batch=batch, fp32_modules=fp32_modules, log=log)
+    fp32_modules = precision_plan(net, torch.float16).fp32
+
+    def build(plan_path: Path) -> None:  # from the fp32 export: TensorRT lowers precision itself
+        onnx_path = export_onnx(module("fp32"), plan_path.with_name("model.onnx"), max_batch=batch[2])
+        build_plan(onnx_path, plan_path, io, precision=precision, batch=batch, fp32_modules=fp32_modules, log=log)
 
     if cache.lookup(key, "model.plan") is None:
         note_build("a TensorRT engine")
