@@ -116,3 +116,18 @@ def test_engines_build_then_list_then_check(tmp_path, capsys):
     assert out.count(" ok ") == 2 and "faces/s" in out
     results = json.loads(report.read_text())["results"]
     assert [r["backend"] for r in results] == ["onnxruntime", "torch"] and all(r["passed"] for r in results)
+
+
+def test_engines_check_skips_what_cannot_run(tmp_path, capsys):
+    from engines.tensorrt_engine import tensorrt_unavailable
+
+    if tensorrt_unavailable() is None:
+        pytest.skip("TensorRT is installed here")
+    report = tmp_path / "check.json"
+    assert main(["engines", "--engine-dir", str(tmp_path), "check", "--tiny", "--engines", "torch:bf16,tensorrt:fp16",
+                 "--repeats", "1", "--json", str(report), *BASE]) == 0
+    out = capsys.readouterr().out
+    assert "codeformer/torch-bf16@cpu" in out and " ok " in out and "tensorrt:fp16" in out and "skipped" in out
+    results = json.loads(report.read_text())["results"]
+    assert results[0]["passed"] and results[1] == {"label": "tensorrt:fp16", "skipped": True, "passed": None}
+    assert main(["engines", "--engine-dir", str(tmp_path), "check", "--tiny", "--engines", "tensorrt", *BASE]) == 2

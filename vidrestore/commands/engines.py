@@ -123,14 +123,15 @@ def _list(cache, as_json: bool) -> int:
 
 
 def _check(config, cache, args, log) -> int:
-    from engines import batch_profile, build_engine, model_hash, resolve_precision
+    from engines import (EngineUnavailableError, backend_unavailable, batch_profile, build_engine, model_hash,
+                         resolve_precision)
     from engines.check import check_engine, time_engine
 
     device, net, io = _setup(config, args, log)
     digest = model_hash(net)
     specs = args.engines or [f"{config.engine}:{config.precision}"]
     reference = build_engine(net, io, backend="torch", precision="fp32", device=device, channels_last=False)
-    results = []
+    results, skipped = [], []
     for spec in specs:
         backend, _, precision = spec.partition(":")
         precision = resolve_precision(precision or config.precision, device)
@@ -139,6 +140,10 @@ def _check(config, cache, args, log) -> int:
 
             backend, why = choose_backend(device, precision)
             log(f"engine: auto picked {backend}: {why}")
+        if (reason := backend_unavailable(backend, device, precision)) is not None:
+            print(f"{spec:44s} skipped: {reason}")
+            skipped.append(spec)
+            continue
         engine = build_engine(net, io, backend=backend, precision=precision, device=device, cache=cache,
                               batch=batch_profile(backend, max(args.batch_sizes), args.batch_sizes),
                               log=log, digest=digest)
@@ -146,15 +151,18 @@ def _check(config, cache, args, log) -> int:
         speeds = {b: time_engine(engine, io, batch=b, repeats=args.repeats) for b in args.batch_sizes}
         print(result.line() + "  " + "  ".join(f"b{b}: {v:.2f} faces/s" for b, v in speeds.items()))
         results.append({**result.to_dict(), "faces_per_s": speeds, "detail": engine.info.detail})
+    results += [{"label": spec, "skipped": True, "passed": None} for spec in skipped]
     if args.json:
         from ..io.atomic import write_text_atomic
 
         write_text_atomic(args.json, json.dumps({"device": str(device), "model": config.model,
                                                  "face_size": io.face_size, "results": results},
                                                 indent=1, default=str) + "\n")
-    failed = [r["label"] for r in results if not r["passed"]]
+    failed = [r["label"] for r in results if r["passed"] is False]
     if failed:
         raise EngineError(f"engine check failed for {', '.join(failed)}")
+    if len(skipped) == len(specs):
+        raise EngineUnavailableError(f"none of the engines can run here ({', '.join(skipped)})")
     return 0
 
 
