@@ -18,6 +18,7 @@ from .errors import UsageError
 from .io.atomic import atomic_output, check_output_path, write_text_atomic
 from .io.reader import VideoReader
 from .io.writer import VideoWriter
+from .memory import trim_heap
 from .pipeline import StageClock, run_stages
 from .restore_stage import RestoreStage
 from .settings import RestoreConfig
@@ -25,6 +26,7 @@ from .stage import check_restorer
 from .weights import WeightStore
 
 Log = Callable[[str], None]
+_TRIM_EVERY = 8  # frames between returning freed heap pages to the OS (see vidrestore.memory)
 
 
 @dataclass
@@ -140,6 +142,8 @@ def restore_video(
 
         def sink(job) -> None:
             writer.write(job.frame)
+            if writer.frames_written % _TRIM_EVERY == 0:
+                trim_heap()
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(faces=restore.faces_restored, refresh=False)
