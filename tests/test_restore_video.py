@@ -127,3 +127,16 @@ def test_a_failure_mid_run_leaves_nothing_at_the_target(media, tmp_path):
         restore_video(media.faces_lossless(frames=12), out, config(), restorer=Broken())
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_an_interrupt_while_opening_the_output_leaves_nothing(media, tmp_path, monkeypatch):
+    import vidrestore.restore as restore_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # e.g. SIGTERM arriving while the encoder is set up
+
+    monkeypatch.setattr(restore_module, "VideoWriter", interrupted)
+    out = tmp_path / "out.mkv"
+    with pytest.raises(KeyboardInterrupt):
+        restore_video(media.faces_lossless(frames=6), out, config())
+    assert list(tmp_path.iterdir()) == []  # no output, no temporary file, no face cache folder

@@ -137,31 +137,23 @@ def restore_video(
     clock = clock if clock is not None else StageClock()
     started = time.perf_counter()
     bar = _progress_bar(reader, max_frames) if progress else None
-    with atomic_output(target, overwrite=overwrite) as tmp:
-        writer = VideoWriter(tmp, reader.info, reader.colour, config.encode, source=source, log=note)
 
-        def sink(job) -> None:
-            writer.write(job.frame)
-            if writer.frames_written % _TRIM_EVERY == 0:
-                trim_heap()
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(faces=restore.faces_restored, refresh=False)
+    def sink(job) -> None:
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(faces=restore.faces_restored, refresh=False)
 
-        try:
-            frames = run_stages(
-                reader.frames(limit=max_frames), [faces, restore, paste], sink,
-                queue_size=config.queue_size, clock=clock,
-            )
-            writer.close()
-            faces.close()
-        except BaseException:
-            writer.abort()
-            faces.close(success=False)
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
+    try:
+        with atomic_output(target, overwrite=overwrite) as tmp:
+            frames = _encode(tmp, reader, config, [faces, restore, paste], clock, sink,
+                             max_frames=max_frames, log=note)
+    except BaseException:
+        faces.close(success=False)  # whatever failed, and wherever: no face cache half-written
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    faces.close()
     seconds = time.perf_counter() - started
     report = faces.report()
     if report_path is not None:
@@ -174,6 +166,27 @@ def restore_video(
         report=report,
         notes=notes,
     )
+
+
+def _encode(tmp: Path, reader: VideoReader, config: RestoreConfig, stages, clock: StageClock,
+            on_frame: Callable, *, max_frames: int | None, log: Log) -> int:
+    """Stream the video through ``stages`` into ``tmp``; the writer is aborted on any failure."""
+    writer = VideoWriter(tmp, reader.info, reader.colour, config.encode, source=reader.path, log=log)
+
+    def sink(job) -> None:
+        writer.write(job.frame)
+        if writer.frames_written % _TRIM_EVERY == 0:
+            trim_heap()
+        on_frame(job)
+
+    try:
+        frames = run_stages(reader.frames(limit=max_frames), stages, sink,
+                            queue_size=config.queue_size, clock=clock)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return frames
 
 
 def _face_cache_dir(target: Path) -> Path:

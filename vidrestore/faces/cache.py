@@ -120,7 +120,7 @@ class CacheWriter:
         except OSError as exc:
             raise OutputError(f"cannot create face cache in {target.parent}: {exc.strerror or exc}") from None
         # A writer dropped without commit (a crash, a stage never closed) removes its files.
-        self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._tmp), True)
+        self._cleanup = weakref.finalize(self, _remove_entry, self._tmp)
         self._fh = open(self._tmp / "faces.bin", "wb")
         self._frames_fh = open(self._tmp / "frames.bin", "wb")
         self.frames = 0
@@ -168,10 +168,15 @@ class CacheWriter:
         self._fh.close()
         self._frames_fh.close()
         self._cleanup()
-        try:
-            self.target.parent.rmdir()  # the cache folder, if this run created it and left it empty
-        except OSError:
-            pass
+
+
+def _remove_entry(tmp: Path) -> None:
+    """Delete an unfinished entry, and the cache folder too if that leaves it empty."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.parent.rmdir()
+    except OSError:
+        pass
 
 
 class CachedFaces:
