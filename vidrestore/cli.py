@@ -4,7 +4,7 @@
     vidrestore probe INPUT                   streams, codecs, fps, duration... as JSON
     vidrestore weights list|fetch|verify|import
     vidrestore bench INPUT [options]         per-stage speed of the pipeline
-    vidrestore engines build|list            compiled engine artifacts
+    vidrestore engines build|list|check      engine artifacts and their accuracy
     vidrestore batch INPUT... -o OUTDIR      many videos, resumable
 
 Exit codes: 0 success, 1 internal error, 2 usage, 3 bad input, 4 missing or unfit weights,
@@ -33,7 +33,7 @@ _HELP = {
     "probe": "describe a video as JSON",
     "weights": "list, fetch, verify or import model weights",
     "bench": "measure the pipeline's speed per stage",
-    "engines": "build or list compiled restoration engines",
+    "engines": "build, list or check the restoration engines",
     "batch": "restore many videos, resumably",
 }
 
