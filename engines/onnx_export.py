@@ -11,6 +11,8 @@ of ``engines.network``) and by op.
 from __future__ import annotations
 
 import ast
+import contextlib
+import logging
 import warnings
 from pathlib import Path
 
@@ -41,7 +43,8 @@ def export_onnx(module: EngineNetwork, path: Path, *, max_batch: int, example_ba
     device = next(module.parameters()).device
     example = io.example_inputs(max(2, example_batch), device)
     batch = torch.export.Dim("batch", min=1, max=max(2, max_batch))
-    with warnings.catch_warnings():  # the exporter's notes on axis names and deprecations
+    with warnings.catch_warnings(), _quiet_logger("onnxscript"):
+        # the exporter's notes on axis names, deprecations and constant folding
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", FutureWarning)
         program = torch.onnx.export(
@@ -54,6 +57,17 @@ def export_onnx(module: EngineNetwork, path: Path, *, max_batch: int, example_ba
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save_model(model, str(path), save_as_external_data=model.ByteSize() > 1_900_000_000)
     return path
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str):
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def node_scope(node) -> str:
