@@ -53,6 +53,25 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class AdversarialLosses:
+    """Reconstruction (L1 + LPIPS) and hinge-GAN weights shared by stages I, III and V.
+
+    ``gan`` scales the generator's GAN term after VQGAN's adaptive weight (clamped to
+    ``adaptive_max``); the discriminator (``disc_channels`` wide, ``disc_layers`` deep)
+    starts training at step ``disc_start``.
+    """
+
+    l1: float = 1.0
+    perceptual: float = 1.0
+    perceptual_net: Literal["vgg", "alex"] = "vgg"
+    gan: float = 0.1
+    adaptive_max: float = 1.0
+    disc_start: int = 5000
+    disc_channels: int = 64
+    disc_layers: int = 4
+
+
+@dataclass(frozen=True)
 class OptimConfig:
     """Adam and its learning-rate schedule (a pure function of the step: exact on resume).
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidrestore.errors import ConfigError, WeightsMismatchError
@@ -18,7 +19,9 @@ from vidrestore.models import CodeFormer, CodeFormerPP, VQAutoEncoder, build_mod
 from vidrestore.models.checkpoint import LoadReport
 from vidrestore.weights import WeightStore
 
-from ..config import TrainConfig
+from ..archs import PatchDiscriminator
+from ..config import AdversarialLosses, TrainConfig
+from ..losses.gan import adaptive_weight, frozen, hinge_d_loss, hinge_g_loss
 from ..losses.identity import IdentityEncoder, build_identity
 from ..losses.perceptual import FrozenModule, build_perceptual
 
@@ -75,6 +78,32 @@ class Stage:
     # -- shared helpers -----------------------------------------------------------------
     def build_perceptual(self, net: str) -> FrozenModule:
         return build_perceptual(net, self.ctx.store, stand_in=self.cfg.smoke, log=self.ctx.log).to(self.ctx.device)
+
+    def build_adversary(self, losses: AdversarialLosses) -> None:
+        """The discriminator and the perceptual loss network of a reconstruction + GAN stage."""
+        self.disc = PatchDiscriminator(3, losses.disc_channels, losses.disc_layers)
+        self.perceptual = self.build_perceptual(losses.perceptual_net)
+
+    def reconstruction(self, out: Tensor, hq: Tensor, losses: AdversarialLosses) -> tuple[Tensor, dict[str, Tensor]]:
+        """``l1·L1 + perceptual·LPIPS`` of ``out`` against ``hq``, and its parts for the log."""
+        l1 = F.l1_loss(out.float(), hq)
+        lp = self.perceptual(out, hq).mean()
+        return losses.l1 * l1 + losses.perceptual * lp, {"l1": l1, "lpips": lp}
+
+    def generator_gan(self, out: Tensor, rec: Tensor, last_layer: Tensor,
+                      losses: AdversarialLosses) -> tuple[Tensor, dict[str, Tensor]]:
+        """The generator's hinge term, balanced against ``rec`` by VQGAN's adaptive weight."""
+        with frozen(self.disc):
+            g = hinge_g_loss(self.disc(out))
+        weight = adaptive_weight(rec, g, last_layer, losses.adaptive_max) * losses.gan
+        return weight * g, {"g_gan": g, "gan_weight": weight}
+
+    def discriminator_step(self, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
+        """One optimiser step of the discriminator on ``real`` vs (detached) ``fake``."""
+        with self.ctx.autocast():
+            d = hinge_d_loss(self.disc(real), self.disc(fake.detach()))
+        self.ctx.optimize("d", d)
+        return {"d_hinge": d}
 
     def build_identity(self) -> IdentityEncoder:
         return build_identity(self.ctx.store, stand_in=self.cfg.smoke, log=self.ctx.log).to(self.ctx.device)

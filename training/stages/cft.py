@@ -26,10 +26,8 @@ from torch import Tensor, nn
 
 from vidrestore.models import IDCodeFormer
 
-from ..archs import PatchDiscriminator
-from ..config import DataConfig, OptimConfig, TrainConfig
+from ..config import AdversarialLosses, DataConfig, OptimConfig, TrainConfig
 from ..data.degradations import DegradationConfig
-from ..losses.gan import adaptive_weight, frozen, hinge_d_loss, hinge_g_loss
 from .base import Stage, build_network, frozen_vqgan, hq_codes, is_vqgan_state, load_init
 
 MILD = DegradationConfig(blur_sigma=(0.1, 10.0), downsample=(1.0, 12.0), noise=(0.0, 15.0), jpeg=(60, 100))
@@ -37,20 +35,12 @@ MILD = DegradationConfig(blur_sigma=(0.1, 10.0), downsample=(1.0, 12.0), noise=(
 
 
 @dataclass(frozen=True)
-class CFTLosses:
-    """Stage III weights and the fidelity-weight sampling."""
+class CFTLosses(AdversarialLosses):
+    """Stage III weights (reconstruction + GAN, code losses, λ_ids) and the sampling of w."""
 
-    l1: float = 1.0
-    perceptual: float = 1.0
-    perceptual_net: Literal["vgg", "alex"] = "vgg"
     cross_entropy: float = 0.5
     feature: float = 1.0
     identity: float = 0.1
-    gan: float = 0.1
-    adaptive_max: float = 1.0
-    disc_start: int = 5000
-    disc_channels: int = 64
-    disc_layers: int = 4
     w_range: tuple[float, float] = (1.0, 1.3)
     large_every: int = 15
 
@@ -86,8 +76,7 @@ class CFTStage(Stage):
         for name, p in self.net.named_parameters():
             p.requires_grad_(not name.startswith(("quantize.", "generator.")))
         self.vqgan = frozen_vqgan(self.net, vqgan, cfg, ctx.log).to(ctx.device)
-        self.disc = PatchDiscriminator(3, self.losses.disc_channels, self.losses.disc_layers)
-        self.perceptual = self.build_perceptual(self.losses.perceptual_net)
+        self.build_adversary(self.losses)
         if self.with_identity:
             self.identity = self.build_identity()
 
@@ -118,27 +107,20 @@ class CFTStage(Stage):
             quant = self.net.best_code_features(logits, enc.lq_feat, adain=False, detach_codes=True)
             out = self.net.decode(quant, enc.skips, w, **condition)
             total, logs = self._code_losses(logits, enc.lq_feat, codes)
-            l1 = F.l1_loss(out.float(), hq)
-            lp = self.perceptual(out, hq).mean()
-            rec = L.l1 * l1 + L.perceptual * lp
+            rec, rec_logs = self.reconstruction(out, hq, L)
             total = total + rec
-            logs |= {"l1": l1, "lpips": lp}
+            logs |= rec_logs
             if self.with_identity and L.identity > 0:
                 ids = self.identity.loss(out, self.embed(hq))
                 total = total + L.identity * ids
                 logs["identity"] = ids
             if use_gan:
-                with frozen(self.disc):
-                    g = hinge_g_loss(self.disc(out))
-                weight = adaptive_weight(rec, g, self.last_layer, L.adaptive_max) * L.gan
-                total = total + weight * g
-                logs |= {"g_gan": g, "gan_weight": weight}
+                term, gan_logs = self.generator_gan(out, rec, self.last_layer, L)
+                total = total + term
+                logs |= gan_logs
         self.ctx.optimize("g", total)
         if use_gan:
-            with self.ctx.autocast():
-                d = hinge_d_loss(self.disc(hq), self.disc(out.detach()))
-            self.ctx.optimize("d", d)
-            logs["d_hinge"] = d
+            logs |= self.discriminator_step(hq, out)
         return {"total": total, **logs}
 
     @property

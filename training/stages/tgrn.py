@@ -14,28 +14,18 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..archs import PatchDiscriminator
-from ..config import OptimConfig, TrainConfig
-from ..losses.gan import adaptive_weight, frozen, hinge_d_loss, hinge_g_loss
+from ..config import AdversarialLosses, OptimConfig, TrainConfig
 from ..losses.metric import anchor_positive, batch_negatives, metric_loss
 from .base import Stage, build_network, freeze_all_but, load_init
 
 
 @dataclass(frozen=True)
-class TGRNLosses:
-    """Stage V weights. ``negatives``: which hard negatives the metric loss uses."""
+class TGRNLosses(AdversarialLosses):
+    """Stage V: reconstruction + GAN + the deep metric loss. ``negatives``: which hard
+    negatives the metric loss uses."""
 
-    l1: float = 1.0
-    perceptual: float = 1.0
-    perceptual_net: Literal["vgg", "alex"] = "vgg"
-    gan: float = 0.1
-    adaptive_max: float = 1.0
-    disc_start: int = 5000
-    disc_channels: int = 64
-    disc_layers: int = 4
     metric: float = 0.1
     metric_kind: Literal["triplet", "infonce"] = "triplet"
     margin: float = 0.1
@@ -66,8 +56,7 @@ class TGRNStage(Stage):
             ctx.log("warning: no init: the frozen CodeFormer part and DAM are random")
         self.trained_prefixes = ("tgrn.", "dam.") if cfg.train_dam else ("tgrn.",)
         freeze_all_but(self.net, self.trained_prefixes)
-        self.disc = PatchDiscriminator(3, self.losses.disc_channels, self.losses.disc_layers)
-        self.perceptual = self.build_perceptual(self.losses.perceptual_net)
+        self.build_adversary(self.losses)
 
     def train_mode(self) -> None:
         self.net.eval()
@@ -91,10 +80,8 @@ class TGRNStage(Stage):
         use_gan = step >= L.disc_start
         with self.ctx.autocast():
             out = self.net.tgrn(faithful, warped)
-            l1 = F.l1_loss(out.float(), hq)
-            lp = self.perceptual(out, hq).mean()
-            rec = L.l1 * l1 + L.perceptual * lp
-            total, logs = rec, {"l1": l1, "lpips": lp}
+            rec, logs = self.reconstruction(out, hq, L)
+            total = rec
             if L.metric > 0:
                 positive = anchor_positive(faithful, warped.detach())
                 pool = {"generative": [generative], "input": [lq], "batch": batch_negatives(positive)}
@@ -105,17 +92,12 @@ class TGRNStage(Stage):
                     total = total + L.metric * m
                     logs["metric"] = m
             if use_gan:
-                with frozen(self.disc):
-                    g = hinge_g_loss(self.disc(out))
-                weight = adaptive_weight(rec, g, self.net.tgrn.conv_out.weight, L.adaptive_max) * L.gan
-                total = total + weight * g
-                logs |= {"g_gan": g, "gan_weight": weight}
+                term, gan_logs = self.generator_gan(out, rec, self.net.tgrn.conv_out.weight, L)
+                total = total + term
+                logs |= gan_logs
         self.ctx.optimize("g", total)
         if use_gan:
-            with self.ctx.autocast():
-                d = hinge_d_loss(self.disc(hq), self.disc(out.detach()))
-            self.ctx.optimize("d", d)
-            logs["d_hinge"] = d
+            logs |= self.discriminator_step(hq, out)
         return {"total": total, **logs}
 
     @torch.no_grad()
