@@ -10,6 +10,21 @@ import pytest
 from vidrestore.io.synthetic import AudioSpec, face_clip_frames, gradient_frames, write_video
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Every test runs torch on one intra-op thread (restored after).
+
+    On a 2-core machine whose other core is busy, OpenMP threads waiting at barriers make
+    small networks 5–40× slower; no result depends on the thread count.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def media(tmp_path_factory) -> "MediaFactory":
     """Makes (and caches) named test videos in a session folder."""

@@ -21,18 +21,6 @@ from vidrestore.stage import FrameJob
 from vidrestore.weights import WeightStore
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One torch intra-op thread during each face test (restored after): on the shared
-    2-core machine, OpenMP threads waiting on a busy core make MTCNN 5–10× slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def empty_store(tmp_path) -> WeightStore:
     """A weight store with no files and downloads off."""

@@ -17,15 +17,6 @@ from vidrestore.faces.detect.nms import nms
 from vidrestore.weights import WeightStore
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # These nets run many small ops: on the shared 2-core machine a second intra-op thread
-    # mostly waits at barriers (measured: this module 3.6 s with one thread, 8–21 s with two
-    # while other jobs run). Restored afterwards.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @functools.lru_cache(maxsize=1)

@@ -15,19 +15,6 @@ from vidrestore.models.synthetic import fill_seeded, seeded_faces
 DATA = Path(__file__).parent / "data"
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Run these tests on one intra-op thread (restored after each test).
-
-    On the shared 2-core machine, OpenMP threads that wait on a busy core make a tiny
-    forward pass 40× slower; one thread is also faster for the full-size tests there.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def tiny():
     """``tiny(name, seed=0)``: a tiny registry network with seeded weights (eval mode)."""

@@ -19,16 +19,6 @@ TINY_DEGRADATION = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on the shared 2-core machine waiting OpenMP threads make tiny
-    networks many times slower, and results do not depend on the thread count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="session")
 def smoke_root(tmp_path_factory) -> Path:
     """The smoke dataset (``faces/``, ``persons/``, ``val/``), made once per session."""
