@@ -131,6 +131,7 @@ def restore_video(
         source=Path(source),
         log=note,
     )
+    note(faces.summary)
     restore = RestoreStage(restorer, fidelity=config.fidelity, batch_size=config.batch_size)
     paste = PasteStage(faces.masker, overlay=config.overlay)
 
