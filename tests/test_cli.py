@@ -131,3 +131,35 @@ def test_weights_list_shows_the_table(tmp_path):
     assert result.returncode == 0
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert rows["codeformer"]["file"] == "codeformer.pth" and rows["codeformer"]["present"] is None
+
+
+class _Payload:
+    """Unpickling this would call print: a checkpoint that carries code."""
+
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+@pytest.mark.parametrize("kind,words", [
+    ("mismatch", "does not fit CodeFormer"),
+    ("code", "refusing"),
+    ("garbage", "not a checkpoint torch can read"),
+    ("missing", "not found"),
+])
+def test_bad_weights_files_exit_4_with_one_line(media, tmp_path, kind, words):
+    import torch
+
+    from vidrestore.models.registry import build_model
+
+    path = tmp_path / f"{kind}.pth"
+    if kind == "mismatch":
+        torch.save({"params_ema": build_model("codeformer", tiny=True).state_dict()}, path)
+    elif kind == "code":
+        torch.save({"params_ema": _Payload()}, path)
+    elif kind == "garbage":
+        path.write_bytes(b"\x80\x04not a checkpoint")
+    result = run_cli(media.plain(), "-o", tmp_path / "out.mp4", "--weights", path, "--offline")
+    assert result.returncode == 4
+    assert words in one_line_error(result)
+    assert "this must never run" not in result.stdout + result.stderr
+    assert not (tmp_path / "out.mp4").exists()

@@ -74,10 +74,21 @@ def read_state_dict(path: str | Path) -> tuple[StateDict, str | None]:
                 raise ValueError(str(exc)) from None
         else:
             data = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, OSError) as exc:
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise WeightsError(f"cannot read weights from {path}: {reason}") from None
+    except pickle.UnpicklingError as exc:
+        if "Weights only load failed" in str(exc):
+            raise WeightsError(
+                f"refusing {path}: it holds Python objects beyond tensors, which would run code "
+                "when unpickled; save a plain state dict (or safetensors) instead"
+            ) from None
+        raise WeightsError(f"cannot read weights from {path}: {_first_line(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file can fail torch.load in any way
+        raise WeightsError(f"cannot read weights from {path}: not a checkpoint torch can read "
+                           f"({type(exc).__name__}: {_first_line(exc)})") from None
     return unwrap_state_dict(data, str(path))
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0].strip()
 
 
 def unwrap_state_dict(data: object, source: str = "checkpoint") -> tuple[StateDict, str | None]:
