@@ -11,6 +11,7 @@ which layers stayed untrained.
 from __future__ import annotations
 
 import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -73,14 +74,17 @@ def read_state_dict(path: str | Path) -> tuple[StateDict, str | None]:
             except SafetensorError as exc:
                 raise ValueError(str(exc)) from None
         else:
-            data = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # e.g. notes on the pickle protocol
+                warnings.simplefilter("ignore")
+                data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "Weights only load failed" in str(exc):
+        if "Unsupported global" in str(exc):
             raise WeightsError(
                 f"refusing {path}: it holds Python objects beyond tensors, which would run code "
                 "when unpickled; save a plain state dict (or safetensors) instead"
             ) from None
-        raise WeightsError(f"cannot read weights from {path}: {_first_line(exc)}") from None
+        raise WeightsError(f"cannot read weights from {path}: not a checkpoint torch can read "
+                           "(damaged, or not a torch file)") from None
     except Exception as exc:  # noqa: BLE001 - a damaged file can fail torch.load in any way
         raise WeightsError(f"cannot read weights from {path}: not a checkpoint torch can read "
                            f"({type(exc).__name__}: {_first_line(exc)})") from None
