@@ -12,7 +12,7 @@ import time
 import av
 import pytest
 
-from vidrestore.cli import main
+from vidrestore.cli import build_parser, main, parse_arguments
 
 PASSTHROUGH = ["--model", "passthrough", "--quiet", "--offline"]
 
@@ -163,3 +163,9 @@ def test_bad_weights_files_exit_4_with_one_line(media, tmp_path, kind, words):
     assert words in one_line_error(result)
     assert "this must never run" not in result.stdout + result.stderr
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_batch_options_may_come_between_its_inputs():
+    args = parse_arguments(build_parser("batch"), ["a.mp4", "-o", "out", "b.mp4", "--jobs", "2", "c/"])
+    assert [p.as_posix() for p in args.inputs] == ["a.mp4", "b.mp4", "c"]
+    assert (args.output.as_posix(), args.jobs) == ("out", 2)

@@ -65,6 +65,14 @@ def build_parser(command: str | None) -> ArgumentParser:
     return parser
 
 
+def parse_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Options may come between positionals (``batch a.mp4 -o out b.mp4``) where argparse
+    allows it, i.e. for parsers without subcommands."""
+    if any(isinstance(action, argparse._SubParsersAction) for action in parser._actions):
+        return parser.parse_args(argv)
+    return parser.parse_intermixed_args(argv)
+
+
 def _on_sigterm(signum, frame) -> None:
     raise Interrupted("stopped by SIGTERM")
 
@@ -80,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command is None and not args_list:
             parser.print_help()
             return 2
-        args = parser.parse_args(args_list)
+        args = parse_arguments(parser, args_list)
         module = importlib.import_module(
             f".commands.{COMMANDS[command] if command else 'restore'}", __package__
         )
