@@ -181,6 +181,25 @@ def frozen_vqgan(net: nn.Module, path: Path | None, cfg: TrainConfig, log: Calla
     return vq.eval().requires_grad_(False)
 
 
+def code_networks(cfg: TrainConfig, vqgan: Path | None, ctx) -> tuple[nn.Module, VQAutoEncoder]:
+    """A code-predicting stage's network (``init`` loaded) and its frozen ground-truth VQGAN:
+    ``vqgan`` when given, else the init when that is a Stage I checkpoint."""
+    net = build_network(cfg)
+    if cfg.init is not None:
+        state = load_init(net, cfg.init, cfg, ctx.log)
+        vqgan = vqgan or (cfg.init if is_vqgan_state(state) else None)
+    return net, frozen_vqgan(net, vqgan, cfg, ctx.log).to(ctx.device)
+
+
+def code_losses(net: CodeFormer, logits: Tensor, lq_feat: Tensor, codes: Tensor,
+                weights) -> tuple[Tensor, dict[str, Tensor]]:
+    """Stage II's code losses: cross-entropy on the HQ codes and the L2 between the LQ
+    features and the HQ codes' features, weighted by ``weights.cross_entropy`` / ``.feature``."""
+    ce = F.cross_entropy(logits.float().transpose(1, 2), codes)
+    feat = F.mse_loss(lq_feat.float(), net.codes_to_features(codes).float())
+    return weights.cross_entropy * ce + weights.feature * feat, {"cross_entropy": ce, "feature_l2": feat}
+
+
 def hq_codes(vq: VQAutoEncoder, hq: Tensor) -> Tensor:
     """Ground-truth code indices ``B×N`` of HQ faces (nearest codes of the frozen encoder)."""
     with torch.no_grad():

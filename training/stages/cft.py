@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidrestore.models import IDCodeFormer
 
 from ..config import AdversarialLosses, DataConfig, OptimConfig, TrainConfig
 from ..data.degradations import DegradationConfig
-from .base import Stage, build_network, frozen_vqgan, hq_codes, is_vqgan_state, load_init
+from .base import Stage, code_losses, code_networks, hq_codes
 
 MILD = DegradationConfig(blur_sigma=(0.1, 10.0), downsample=(1.0, 12.0), noise=(0.0, 15.0), jpeg=(60, 100))
 """Official Stage III (small) degradation ranges."""
@@ -66,27 +65,17 @@ class CFTStage(Stage):
     def __init__(self, cfg: CFTStageConfig, ctx) -> None:
         super().__init__(cfg, ctx)
         self.losses = cfg.losses
-        self.net = build_network(cfg)
+        self.net, self.vqgan = code_networks(cfg, cfg.vqgan, ctx)
         self.with_identity = isinstance(self.net, IDCodeFormer)
         self.needs_identity_layout = self.with_identity
-        vqgan = cfg.vqgan
-        if cfg.init is not None:
-            state = load_init(self.net, cfg.init, cfg, ctx.log)
-            vqgan = vqgan or (cfg.init if is_vqgan_state(state) else None)
         for name, p in self.net.named_parameters():
             p.requires_grad_(not name.startswith(("quantize.", "generator.")))
-        self.vqgan = frozen_vqgan(self.net, vqgan, cfg, ctx.log).to(ctx.device)
         self.build_adversary(self.losses)
         if self.with_identity:
             self.identity = self.build_identity()
 
     def _condition(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         return {"identity": self.embed(batch["ref"])} if self.with_identity else {}
-
-    def _code_losses(self, logits: Tensor, lq_feat: Tensor, codes: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        ce = F.cross_entropy(logits.float().transpose(1, 2), codes)
-        feat = F.mse_loss(lq_feat.float(), self.net.codes_to_features(codes).float())
-        return self.losses.cross_entropy * ce + self.losses.feature * feat, {"cross_entropy": ce, "feature_l2": feat}
 
     def train_step(self, batch: dict[str, Tensor], step: int) -> dict[str, Tensor]:
         L, hq = self.losses, batch["hq"]
@@ -95,7 +84,7 @@ class CFTStage(Stage):
         if "lq_large" in batch and L.large_every > 0 and step % L.large_every == L.large_every - 1:
             with self.ctx.autocast():
                 logits, lq_feat = self.net.code_only(batch["lq_large"], **condition)
-                total, logs = self._code_losses(logits, lq_feat, codes)
+                total, logs = code_losses(self.net, logits, lq_feat, codes, self.losses)
             self.ctx.optimize("g", total)
             return {"code_only_total": total}
         lo, hi = L.w_range
@@ -106,7 +95,7 @@ class CFTStage(Stage):
             logits = self.net.predict_logits(enc.lq_feat, **condition)
             quant = self.net.best_code_features(logits, enc.lq_feat, adain=False, detach_codes=True)
             out = self.net.decode(quant, enc.skips, w, **condition)
-            total, logs = self._code_losses(logits, enc.lq_feat, codes)
+            total, logs = code_losses(self.net, logits, enc.lq_feat, codes, self.losses)
             rec, rec_logs = self.reconstruction(out, hq, L)
             total = total + rec
             logs |= rec_logs

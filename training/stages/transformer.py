@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from vidrestore.models import IDCodeFormer
 
 from ..config import OptimConfig, TrainConfig
-from .base import Stage, build_network, frozen_vqgan, hq_codes, is_vqgan_state, load_init
+from .base import Stage, code_losses, code_networks, hq_codes
 
 TRAINED = ("encoder.", "position_emb", "feat_emb.", "ft_layers.", "idx_pred_layer.", "identity_tokens.", "id_cross_layers.")
 
@@ -69,16 +69,11 @@ class TransformerStage(Stage):
     def __init__(self, cfg: TransformerStageConfig, ctx) -> None:
         super().__init__(cfg, ctx)
         self.losses = cfg.losses
-        self.net = build_network(cfg)
+        self.net, self.vqgan = code_networks(cfg, cfg.vqgan, ctx)
         self.with_identity = isinstance(self.net, IDCodeFormer)
         self.needs_identity_layout = self.with_identity
-        vqgan = cfg.vqgan
-        if cfg.init is not None:
-            state = load_init(self.net, cfg.init, cfg, ctx.log)
-            vqgan = vqgan or (cfg.init if is_vqgan_state(state) else None)
         for name, p in self.net.named_parameters():
             p.requires_grad_(name.startswith(TRAINED))
-        self.vqgan = frozen_vqgan(self.net, vqgan, cfg, ctx.log).to(ctx.device)
         if self.with_identity:
             self.identity = self.build_identity()
 
@@ -88,11 +83,8 @@ class TransformerStage(Stage):
         condition = {"identity": self.embed(batch["ref"])} if self.with_identity else {}
         with self.ctx.autocast():
             logits, lq_feat = self.net.code_only(lq, **condition)
-            ce = F.cross_entropy(logits.float().transpose(1, 2), codes)
-            feat = F.mse_loss(lq_feat.float(), self.net.codes_to_features(codes).float())
-            total = L.cross_entropy * ce + L.feature * feat
-            logs = {"cross_entropy": ce, "feature_l2": feat,
-                    "code_accuracy": (logits.argmax(-1) == codes).float().mean()}
+            total, logs = code_losses(self.net, logits, lq_feat, codes, L)
+            logs["code_accuracy"] = (logits.argmax(-1) == codes).float().mean()
             if self.with_identity and L.identity > 0:
                 image = self.net.decode(straight_through_features(self.net, logits), {}, 0, **condition)
                 ids = self.identity.loss(image, self.embed(hq))
