@@ -17,13 +17,14 @@ import json
 import sys
 from pathlib import Path
 
+from vidrestore.cli import ArgumentParser
 from vidrestore.errors import VidrestoreError
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> ArgumentParser:
     from .stages import STAGES
 
-    parser = argparse.ArgumentParser(prog="python -m training", description="Train CodeFormer, ID-CodeFormer, CodeFormer++.")
+    parser = ArgumentParser(prog="python -m training", description="Train CodeFormer, ID-CodeFormer, CodeFormer++.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, stage in STAGES.items():
         p = sub.add_parser(name, help=(stage.__module__ and sys.modules[stage.__module__].__doc__ or "").splitlines()[0])
@@ -54,9 +55,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
     try:
-        return _run(args)
+        return _run(_parser().parse_args(argv))
     except VidrestoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

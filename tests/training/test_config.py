@@ -59,6 +59,13 @@ def test_cli_reports_a_config_error_in_one_line(capsys):
     assert len(err) == 1 and err[0].startswith("error:") and "nonsense" in err[0]
 
 
+@pytest.mark.parametrize("argv", [["bogus"], ["vqgan", "--stop-at", "x"], []])
+def test_cli_usage_errors_are_one_line_with_exit_2(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
+
+
 def test_the_runtime_never_imports_training():
     root = Path(__file__).resolve().parents[2]
     for path in list((root / "vidrestore").rglob("*.py")) + list((root / "engines").rglob("*.py")):
