@@ -154,7 +154,7 @@ def run_bench(
     """
     from engines import build_restorer
 
-    from .restore import resolve_device, restore_video
+    from .restore import Notes, resolve_device, restore_video
     from .weights import WeightStore
 
     label = engine or config.engine
@@ -164,14 +164,9 @@ def run_bench(
     config = dataclasses.replace(config, face_cache=False)
     device = resolve_device(config.device)
     store = WeightStore(config.weights_dir, allow_download=config.download)
-    notes: list[str] = []
-
-    def note(line: str) -> None:
-        notes.append(line)
-        log(line)
-
+    notes = Notes(log)
     start = time.perf_counter()
-    restorer = build_restorer(config, store, device, log=note, tiny=tiny)
+    restorer = build_restorer(config, store, device, log=notes, tiny=tiny)
     build_seconds = time.perf_counter() - start
     info = getattr(getattr(restorer, "engine", None), "info", None)
     suffix = Path(source).suffix or ".mp4"
@@ -205,7 +200,7 @@ def run_bench(
         peak_gpu_mb=round(memory.peak_gpu / 2**20, 1) if memory.peak_gpu is not None else None,
         build_seconds=round(build_seconds, 2),
         warmup_frames=warmup,
-        notes=notes + summary.notes,
+        notes=notes.lines + summary.notes,
     )
 
 

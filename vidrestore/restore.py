@@ -60,6 +60,18 @@ class RunSummary:
                 f"({self.fps:.2f} fps)")
 
 
+class Notes:
+    """A ``log`` that also keeps its lines (set-up notes of a run, for its summary)."""
+
+    def __init__(self, log: Log) -> None:
+        self.log = log
+        self.lines: list[str] = []
+
+    def __call__(self, line: str) -> None:
+        self.lines.append(line)
+        self.log(line)
+
+
 def resolve_device(name: str):
     """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is a usage error."""
     import torch
@@ -109,14 +121,9 @@ def restore_video(
     reader = VideoReader(source)
     device = resolve_device(config.device)
     store = WeightStore(config.weights_dir, allow_download=config.download)
-    notes: list[str] = []
-
-    def note(line: str) -> None:
-        notes.append(line)
-        log(line)
-
+    notes = Notes(log)
     if restorer is None:
-        restorer = build_restorer(config, store, device, log=note)
+        restorer = build_restorer(config, store, device, log=notes)
     else:
         restorer = check_restorer(restorer)
     reference = _read_reference(config.reference) if config.reference else None
@@ -129,9 +136,9 @@ def restore_video(
         reference_image=reference,
         cache_dir=_face_cache_dir(target) if config.face_cache else None,
         source=Path(source),
-        log=note,
+        log=notes,
     )
-    note(faces.summary)
+    notes(faces.summary)
     restore = RestoreStage(restorer, fidelity=config.fidelity, batch_size=config.batch_size)
     paste = PasteStage(faces.masker, overlay=config.overlay)
 
@@ -147,7 +154,7 @@ def restore_video(
     try:
         with atomic_output(target, overwrite=overwrite) as tmp:
             frames = _encode(tmp, reader, config, [faces, restore, paste], clock, sink,
-                             max_frames=max_frames, log=note)
+                             max_frames=max_frames, log=notes)
     except BaseException:
         faces.close(success=False)  # whatever failed, and wherever: no face cache half-written
         raise
@@ -165,7 +172,7 @@ def restore_video(
         seconds=seconds,
         stage_seconds={**clock.busy, **{f"faces.{k}": v for k, v in getattr(faces, "seconds", {}).items()}},
         report=report,
-        notes=notes,
+        notes=notes.lines,
     )
 
 
