@@ -32,7 +32,8 @@ def test_folders_are_searched_for_videos_skipping_hidden_files_and_the_output(tm
 
 
 def test_root_is_the_deepest_folder_holding_every_input(tmp_path):
-    a, b = touch(tmp_path / "x" / "one" / "a.mp4"), touch(tmp_path / "x" / "two" / "deep" / "b.mp4")
+    a = touch(tmp_path / "x" / "one" / "a.mp4")
+    touch(tmp_path / "x" / "two" / "deep" / "b.mp4")
     root, files = collect_inputs([a, tmp_path / "x" / "two"])
     assert root == tmp_path / "x"
     assert keys(root, files) == ["one/a.mp4", "two/deep/b.mp4"]
@@ -54,7 +55,8 @@ def test_glob_matches_names_or_paths_below_the_folder(tmp_path):
 
 
 def test_manifest_lines_comments_and_relative_paths(tmp_path):
-    a, b = touch(tmp_path / "v" / "a.mp4"), touch(tmp_path / "w" / "b.mov")
+    touch(tmp_path / "v" / "a.mp4")
+    b = touch(tmp_path / "w" / "b.mov")
     manifest = tmp_path / "lists" / "batch.txt"
     manifest.parent.mkdir()
     manifest.write_text(f"# tapes of 1987\n\n../v/a.mp4\n   {b}  \n# done: c.mp4\n")
