@@ -119,6 +119,16 @@ def test_second_run_reuses_the_face_cache(media, tmp_path):
     assert np.array_equal(np.stack(frames_of(tmp_path / "a.mkv")), np.stack(frames_of(tmp_path / "b.mkv")))
 
 
+def test_on_frame_follows_every_written_frame_against_the_expected_total(media, tmp_path):
+    src = media.faces_lossless(frames=6)
+    seen = []
+    summary = restore_video(src, tmp_path / "a.mkv", config(), on_frame=lambda n, total: seen.append((n, total)))
+    assert seen == [(n, 6) for n in range(1, 7)] and summary.frames == 6
+    seen.clear()
+    restore_video(src, tmp_path / "b.mkv", config(), max_frames=4, on_frame=lambda n, total: seen.append((n, total)))
+    assert seen == [(n, 4) for n in range(1, 5)]
+
+
 def test_a_failure_mid_run_leaves_nothing_at_the_target(media, tmp_path):
     class Broken(Negative):
         def restore(self, faces, identities, fidelity):

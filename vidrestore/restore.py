@@ -95,6 +95,7 @@ def restore_video(
     max_frames: int | None = None,
     restorer=None,
     clock: StageClock | None = None,
+    on_frame: Callable[[int, int | None], None] | None = None,
 ) -> RunSummary:
     """Restore every face of ``source`` and write the result to ``target``.
 
@@ -110,6 +111,9 @@ def restore_video(
         restorer: a ready ``Restorer`` to use instead of building ``config.model`` (any
             object with the protocol plugs in here).
         clock: collects the stage timings (``bench`` passes one that records latencies).
+        on_frame: called from the encoder's thread after each frame is written, with the
+            frames written so far and the expected total (None when the container does not
+            say); batch workers report their progress through it.
 
     Raises:
         InputError, OutputError, UsageError, WeightsError: see ``vidrestore.errors``.
@@ -144,12 +148,18 @@ def restore_video(
 
     clock = clock if clock is not None else StageClock()
     started = time.perf_counter()
-    bar = _progress_bar(reader, max_frames) if progress else None
+    expected = _expected_frames(reader, max_frames)
+    bar = _progress_bar(expected) if progress else None
+    written = 0
 
     def sink(job) -> None:
+        nonlocal written
+        written += 1
         if bar is not None:
             bar.update(1)
             bar.set_postfix(faces=restore.faces_restored, refresh=False)
+        if on_frame is not None:
+            on_frame(written, expected)
 
     try:
         with atomic_output(target, overwrite=overwrite) as tmp:
@@ -212,12 +222,16 @@ def _read_reference(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _progress_bar(reader: VideoReader, max_frames: int | None):
-    from tqdm import tqdm
-
+def _expected_frames(reader: VideoReader, max_frames: int | None) -> int | None:
     total = reader.info.frames
     if max_frames is not None:
         total = min(total or max_frames, max_frames)
+    return total or None
+
+
+def _progress_bar(total: int | None):
+    from tqdm import tqdm
+
     return tqdm(total=total, unit="frame", dynamic_ncols=True, leave=False)
 
 
