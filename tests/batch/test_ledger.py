@@ -12,11 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from vidrestore.errors import OutputError
+
 from vidrestore.batch.identity import FileStamp, ProcessIdentity, content_digest
-from vidrestore.batch.ledger import LEASE_SECONDS, Ledger
+from vidrestore.batch import worker as worker_module
+from vidrestore.batch.ledger import LEASE_SECONDS, SCHEMA_VERSION, Ledger
 from vidrestore.batch.plan import plan_outputs
 from vidrestore.batch.resume import prepare
-from vidrestore.batch.worker import remove_leftovers
+from vidrestore.batch.worker import Heartbeat, WorkerSpec, remove_leftovers, work
 
 ME = ProcessIdentity.current()
 
@@ -201,3 +204,75 @@ def test_ledger_is_in_wal_mode_on_a_local_disk(tmp_path, journal):
     assert ledger.journal == journal
     assert ledger.db.execute("PRAGMA journal_mode").fetchone()[0] == journal
     assert ledger.db.execute("PRAGMA busy_timeout").fetchone()[0] >= 10_000
+
+
+def test_progress_belongs_to_the_claiming_worker_and_resets_with_each_claim(tmp_path):
+    ledger = Ledger.in_folder(tmp_path / "out")
+    run, _ = fresh_run(ledger, make_items(tmp_path, 2))
+    mine, other = ledger.register_worker(run, ME), ledger.register_worker(run, ME)
+    row = ledger.claim(run, mine, ME)
+    ledger.progress(row["id"], mine, 12, 48)
+    ledger.progress(row["id"], other, 40, 48)  # not its claim: ignored
+    assert [(r["key"], r["progress_frames"], r["progress_total"]) for r in ledger.running(run)] == [(row["key"], 12, 48)]
+    ledger.release(row["id"], mine)
+    again = ledger.claim(run, mine, ME, file_id=row["id"])
+    assert (again["progress_frames"], again["progress_total"]) == (None, None)
+    ledger.fail(again["id"], mine, "broken")
+    ledger.progress(again["id"], mine, 1, 2)  # no longer running: ignored
+    assert ledger.running(run) == [] and ledger.file(again["id"])["progress_frames"] is None
+
+
+def test_a_ledger_of_schema_1_is_brought_up_to_date(tmp_path):
+    ledger = Ledger.in_folder(tmp_path / "out")
+    run, prep = fresh_run(ledger, make_items(tmp_path, 2))
+    worker = ledger.register_worker(run, ME)
+    done = complete(ledger, run, worker)
+    ledger.db.execute("ALTER TABLE files DROP COLUMN progress_frames")
+    ledger.db.execute("ALTER TABLE files DROP COLUMN progress_total")
+    ledger.db.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    ledger.close()
+    reopened = Ledger.in_folder(tmp_path / "out")
+    assert reopened.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == str(SCHEMA_VERSION)
+    rows = reopened.files()
+    assert sorted(done) == sorted(rows) and {r["status"] for r in rows.values()} == {"done"}
+    assert {r["progress_frames"] for r in rows.values()} == {None}
+    reopened.db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION + 1),))
+    reopened.close()
+    with pytest.raises(OutputError, match="newer vidrestore"):
+        Ledger.in_folder(tmp_path / "out")
+
+
+def test_the_heartbeat_thread_writes_the_reported_progress(tmp_path, monkeypatch):
+    monkeypatch.setattr(worker_module, "PROGRESS_SECONDS", 0.0)
+    ledger = Ledger.in_folder(tmp_path / "out")
+    run, _ = fresh_run(ledger, make_items(tmp_path, 1))
+    worker = ledger.register_worker(run, ME)
+    row = ledger.claim(run, worker, ME)
+    beat = Heartbeat(str(ledger.path), worker, tick=0.01)
+    beat.start()
+    try:
+        beat.report(row["id"], 5, 20)
+        deadline = time.monotonic() + 10
+        while ledger.file(row["id"])["progress_frames"] != 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (ledger.file(row["id"])["progress_frames"], ledger.file(row["id"])["progress_total"]) == (5, 20)
+    finally:
+        beat.stop()
+        beat.join(5)
+
+
+def test_a_worker_reports_every_frame_of_every_file_it_restores(tmp_path):
+    from batch_helpers import plain_clips
+    from vidrestore.config import from_mapping
+    from vidrestore.settings import RestoreConfig
+
+    clips = plain_clips(tmp_path / "in", 2, frames=5)
+    ledger = Ledger.in_folder(tmp_path / "out")
+    run, prep = fresh_run(ledger, plan_outputs(clips, tmp_path / "in", tmp_path / "out", "libx264"))
+    worker = ledger.register_worker(run, ME)
+    config = from_mapping(RestoreConfig, {"model": "passthrough", "download": False})
+    reports = []
+    assert work(ledger, WorkerSpec(str(ledger.path), run, config, threads=1), worker, ME,
+                report=lambda *args: reports.append(args)) == 2
+    ids = {key: row["id"] for key, row in ledger.files().items()}
+    assert reports == [(ids[key], n, 5) for key in prep.queued for n in range(1, 6)]

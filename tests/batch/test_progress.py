@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import io
 
-from vidrestore.batch.progress import BatchProgress, file_line
+from vidrestore.batch.progress import BatchProgress, file_line, status_text
 
 
 def event(status: str, key: str, worker: int | None = 1, **row) -> dict:
-    base = {"event_status": status, "status": status, "key": key, "event_worker": worker,
+    base = {"id": key, "event_status": status, "status": status, "key": key, "event_worker": worker,
             "frames": None, "seconds": None, "faces": None, "error": None}
     return {**base, **row}
 
@@ -34,7 +34,7 @@ def test_the_bar_counts_files_and_frames():
     progress.event(event("done", "a.mp4", frames=10, seconds=1.0, faces=0))
     progress.close()
     text = out.getvalue()
-    assert "1/3" in text and "frames=10" in text and "done    a.mp4" in text
+    assert "1.0/3 files" in text and "frames=10" in text and "done    a.mp4" in text
 
 
 def test_quiet_shows_nothing():
@@ -48,3 +48,33 @@ def test_quiet_shows_nothing():
 def test_file_line_without_timings():
     assert file_line(event("done", "x.mkv", frames=0, seconds=0.0, faces=0)) == \
         "done    x.mkv  0 frames  0.0 s  0.0 fps  0 faces"
+
+
+def running(key: str, frames: int | None, total: int | None) -> dict:
+    return {"id": key, "progress_frames": frames, "progress_total": total}
+
+
+def test_the_bar_moves_within_files_being_restored():
+    out = io.StringIO()
+    progress = BatchProgress(4, stream=out, bar=True)
+    progress.running([running("a.mp4", 30, 120), running("b.mp4", 10, None), running("c.mp4", None, None)])
+    assert (progress.position, progress.frames_now) == (0.25, 40)  # b's length is unknown: no share
+    progress.running([running("a.mp4", 150, 120), running("b.mp4", 20, None)])  # a ran past its estimate
+    assert (progress.position, progress.frames_now) == (1.0, 170)
+    progress.event(event("done", "a.mp4", frames=151, seconds=3.0, faces=1))
+    assert (progress.finished, progress.position, progress.frames_now) == (1, 1.0, 171)  # b: 20 still counted
+    progress.running([])
+    assert (progress.position, progress.frames_now) == (1.0, 151)
+    progress.close()
+    text = out.getvalue()
+    assert "0.2/4 files" in text and "frames=40" in text and "1.0/4 files" in text
+
+
+def test_status_shows_how_far_running_files_are():
+    row = {"id": 1, "key": "tape.mp4", "status": "running", "attempts": 1, "frames": None,
+           "seconds": None, "error": None, "host": "h", "pid": 7, "progress_frames": 240,
+           "progress_total": 1000}
+    text = status_text([row, {**row, "id": 2, "key": "new.mp4", "progress_frames": None}], {1: True, 2: True}, "L")
+    lines = text.splitlines()
+    assert lines[1].endswith("tape.mp4  on h pid 7, 240 of 1000 frames")
+    assert lines[2].endswith("new.mp4   on h pid 7")  # no progress written yet

@@ -28,7 +28,7 @@ from ..errors import OutputError
 from .identity import ProcessIdentity, node_id, process_alive
 
 LEDGER_NAME = "vidrestore-ledger.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 HEARTBEAT_SECONDS = 20.0
 LEASE_SECONDS = 300.0
 """A worker on another machine whose heartbeat is older than this is taken for dead."""
@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS files (
     output_size INTEGER, output_mtime_ns INTEGER, output_content TEXT,
     frames INTEGER, faces INTEGER, seconds REAL,
     worker INTEGER REFERENCES workers(id), run TEXT, host TEXT, pid INTEGER,
-    started_at REAL, finished_at REAL);
+    started_at REAL, finished_at REAL,
+    progress_frames INTEGER, progress_total INTEGER);  -- of the running attempt
 CREATE INDEX IF NOT EXISTS files_status ON files(status);
 CREATE TABLE IF NOT EXISTS queue (
     run TEXT NOT NULL, file INTEGER NOT NULL REFERENCES files(id), position INTEGER NOT NULL,
@@ -68,6 +69,12 @@ CREATE TABLE IF NOT EXISTS events (
     status TEXT NOT NULL, at REAL NOT NULL, detail TEXT);
 CREATE INDEX IF NOT EXISTS events_run ON events(run, id);
 """
+
+_MIGRATIONS = {
+    1: ("ALTER TABLE files ADD COLUMN progress_frames INTEGER",
+        "ALTER TABLE files ADD COLUMN progress_total INTEGER"),
+}
+"""Statements taking a ledger of schema N to N + 1 (older vidrestore versions' OUTDIRs)."""
 
 _NETWORK_FS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "ceph", "glusterfs",
                "fuse.glusterfs", "beegfs", "9p", "fuse.sshfs", "afs", "ocfs2", "gfs2", "fuse.cephfs"}
@@ -96,12 +103,7 @@ class Ledger:
         with self.transaction() as db:
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 db.execute(statement)
-            row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            if row is None:
-                db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise OutputError(f"{self.path} is a ledger of schema {row[0]}; this vidrestore "
-                                  f"reads schema {SCHEMA_VERSION}")
+            _migrate(db, self.path)
 
     @classmethod
     def in_folder(cls, outdir: str | Path, *, create: bool = True) -> "Ledger":
@@ -209,7 +211,8 @@ class Ledger:
                 return None
             db.execute(
                 "UPDATE files SET status = 'running', attempts = attempts + 1, worker = ?, run = ?, "
-                "host = ?, pid = ?, started_at = ?, finished_at = NULL, error = NULL WHERE id = ?",
+                "host = ?, pid = ?, started_at = ?, finished_at = NULL, error = NULL, "
+                "progress_frames = NULL, progress_total = NULL WHERE id = ?",
                 (worker, run, who.host, who.pid, now, row["id"]))
             _event(db, row["id"], run, worker, "running", None, now)
             return db.execute("SELECT * FROM files WHERE id = ?", (row["id"],)).fetchone()
@@ -262,6 +265,16 @@ class Ledger:
                     _event(db, row["id"], _run_of(db, row["id"]), worker, "failed", error, time.time())
             return rows
 
+    def progress(self, file_id: int, worker: int, frames: int, total: int | None) -> None:
+        """How far the claimed file is: ``frames`` written of an expected ``total``."""
+        with self.transaction() as db:
+            db.execute("UPDATE files SET progress_frames = ?, progress_total = ? "
+                       "WHERE id = ? AND status = 'running' AND worker = ?", (frames, total, file_id, worker))
+
+    def running(self, run: str) -> list[sqlite3.Row]:
+        """The files ``run``'s workers are restoring now, with their progress."""
+        return self.db.execute("SELECT * FROM files WHERE status = 'running' AND run = ?", (run,)).fetchall()
+
     def has_pending(self, run: str) -> bool:
         """Whether ``run``'s queue still has a file to claim."""
         return self.db.execute(
@@ -275,6 +288,19 @@ class Ledger:
             "FROM events e "
             "JOIN files f ON f.id = e.file WHERE e.run = ? AND e.id > ? ORDER BY e.id",
             (run, after)).fetchall()
+
+
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Stamp a new ledger with the schema version; bring an older one up to it."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    version = SCHEMA_VERSION if row is None else int(row[0])
+    if version > SCHEMA_VERSION:
+        raise OutputError(f"{path} is a ledger of schema {version}, written by a newer vidrestore; "
+                          f"this one reads schema {SCHEMA_VERSION} and older")
+    for old in range(version, SCHEMA_VERSION):
+        for statement in _MIGRATIONS[old]:
+            db.execute(statement)
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
 
 
 def _run_of(db: sqlite3.Connection, file_id: int) -> str | None:

@@ -27,6 +27,7 @@ from .ledger import Ledger
 from .worker import WorkerSpec, remove_leftovers, worker_main
 
 POLL_SECONDS = 0.2
+PROGRESS_POLL_SECONDS = 1.0
 STOP_SECONDS = 60.0
 
 
@@ -66,8 +67,11 @@ def cuda_devices(device: str) -> list[str]:
 
 
 def run_local(ledger: Ledger, spec: WorkerSpec, *, jobs: int, gpus: list[str],
-              on_event: Callable = lambda row: None) -> None:
+              on_event: Callable = lambda row: None, on_running: Callable = lambda rows: None) -> None:
     """Run ``spec.run``'s queue with ``jobs`` worker processes; returns when it is empty.
+
+    ``on_event`` gets each ledger event of the run (with its file's row), ``on_running`` the
+    rows of the files being restored (with their progress) every ``PROGRESS_POLL_SECONDS``.
 
     Raises:
         WorkerFailed: a worker's fatal error (or it died before it could start).
@@ -96,10 +100,14 @@ def run_local(ledger: Ledger, spec: WorkerSpec, *, jobs: int, gpus: list[str],
     for slot in range(jobs):
         start(slot)
     respawns = 0
+    polled = time.monotonic()
     try:
         while procs:
             time.sleep(POLL_SECONDS)
             drain()
+            if time.monotonic() - polled >= PROGRESS_POLL_SECONDS:
+                on_running(ledger.running(spec.run))
+                polled = time.monotonic()
             for proc in [p for p in procs if not p.is_alive()]:
                 procs.remove(proc)
                 proc.join()

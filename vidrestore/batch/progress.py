@@ -3,7 +3,9 @@
 The bar (tqdm, on a terminal only) counts this run's files and shows frames restored, frames
 per second and the ETA; each finished file prints one line (status, input, frames, seconds,
 fps, faces, or its error). Fed from the ledger's event log, so it looks the same whoever did
-the work (worker processes, Ray tasks).
+the work (worker processes, Ray tasks). Local workers also write how far their current file
+is (frames written of the container's frame count), so the bar moves, and the ETA counts,
+within long files too; Ray tasks report only when a file ends.
 """
 
 from __future__ import annotations
@@ -41,12 +43,31 @@ class BatchProgress:
         self.frames = 0
         self.finished = 0
         self.started = time.perf_counter()
+        self._partial: dict[int, tuple[int, int | None]] = {}  # file id → (frames, expected)
         self._bar = None
         if not quiet and total and (bar if bar is not None else self.stream.isatty()):
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, unit="file", file=self.stream, dynamic_ncols=True,
-                             desc="batch")
+            self._bar = tqdm(total=total, file=self.stream, dynamic_ncols=True, desc="batch",
+                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} files "
+                                        "[{elapsed}<{remaining}{postfix}]")
+
+    @property
+    def position(self) -> float:
+        """Files finished, plus the fraction written of each file being restored."""
+        return self.finished + sum(min(1.0, frames / total) for frames, total in self._partial.values()
+                                   if total)
+
+    @property
+    def frames_now(self) -> int:
+        """Frames written by this run: of finished files and of those being restored."""
+        return self.frames + sum(frames for frames, _ in self._partial.values())
+
+    def running(self, rows) -> None:
+        """The ledger's running files of this run (``Ledger.running``) with their progress."""
+        self._partial = {row["id"]: (row["progress_frames"], row["progress_total"])
+                         for row in rows if row["progress_frames"] is not None}
+        self._show()
 
     def event(self, row: Mapping) -> None:
         """A ledger event joined with its file's row (see ``Ledger.events``); only workers'
@@ -54,6 +75,7 @@ class BatchProgress:
         if row["event_status"] not in ("done", "failed") or row["event_worker"] is None:
             return
         self.finished += 1
+        self._partial.pop(row["id"], None)
         if row["event_status"] == "done":
             self.frames += row["frames"] or 0
         if self.quiet:
@@ -61,11 +83,17 @@ class BatchProgress:
         line = file_line(row)
         if self._bar is not None:
             self._bar.write(line, file=self.stream)
-            self._bar.update(1)
-            elapsed = time.perf_counter() - self.started
-            self._bar.set_postfix(frames=self.frames, fps=f"{self.frames / elapsed:.1f}" if elapsed else "-")
+            self._show()
         else:
             print(line, file=self.stream, flush=True)
+
+    def _show(self) -> None:
+        if self._bar is None:
+            return
+        self._bar.update(self.position - self._bar.n)
+        elapsed = time.perf_counter() - self.started
+        frames = self.frames_now
+        self._bar.set_postfix(frames=frames, fps=f"{frames / elapsed:.1f}" if elapsed else "-")
 
     def close(self) -> None:
         if self._bar is not None:
@@ -109,6 +137,13 @@ def summary_text(result, outdir) -> str:
     return "\n".join(lines)
 
 
+def _progress_note(row: Mapping) -> str:
+    frames, total = row["progress_frames"], row["progress_total"]
+    if frames is None:
+        return ""
+    return f", {frames} of {total} frames" if total else f", {frames} frames"
+
+
 def status_text(rows: list, live: dict, ledger_path) -> str:
     """``vidrestore batch status``: every file's state, then the totals."""
     table = []
@@ -116,7 +151,7 @@ def status_text(rows: list, live: dict, ledger_path) -> str:
         fps = r["frames"] / r["seconds"] if r["frames"] and r["seconds"] else None
         note = r["error"] or ""
         if r["status"] == "running":
-            note = (f"on {r['host']} pid {r['pid']}" + ("" if live.get(r["id"]) else
+            note = (f"on {r['host']} pid {r['pid']}" + _progress_note(r) + ("" if live.get(r["id"]) else
                     " (stale: its worker is gone; the next run redoes it)"))
         table.append((r["status"], str(r["attempts"]), _number(r["frames"]),
                       _number(r["seconds"], "{:.1f}"), _number(fps, "{:.1f}"), r["key"], note))

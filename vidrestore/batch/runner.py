@@ -174,7 +174,8 @@ def _execute(ledger: Ledger, options: BatchOptions, run: str, settings: str, que
     gpus = cuda_devices(config.device)
     jobs = options.jobs or max(1, len(gpus))
     spec = WorkerSpec(ledger=str(ledger.path), run=run, config=config, threads=1)
-    run_local(ledger, spec, jobs=min(jobs, queued), gpus=gpus, on_event=progress.event)
+    run_local(ledger, spec, jobs=min(jobs, queued), gpus=gpus, on_event=progress.event,
+              on_running=progress.running)
 
 
 def validate(options: BatchOptions) -> None:

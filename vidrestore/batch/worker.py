@@ -20,6 +20,7 @@ is done). Killed after 4, it is done and never redone.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -29,11 +30,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import Interrupted, VidrestoreError, WeightsError
 from .identity import FileStamp, ProcessIdentity, content_digest
 from .ledger import HEARTBEAT_SECONDS, Ledger
+
+PROGRESS_SECONDS = 2.0
+"""How often a worker writes its current file's progress to the ledger (at most)."""
 
 
 @dataclass(frozen=True)
@@ -81,9 +85,10 @@ def build_worker_restorer(config):
     return build_restorer(config, store, resolve_device(config.device))
 
 
-def restore_one(row: dict, outdir: str | Path, config, restorer, who: ProcessIdentity) -> Outcome:
+def restore_one(row: dict, outdir: str | Path, config, restorer, who: ProcessIdentity,
+                on_frame: Callable[[int, int | None], None] | None = None) -> Outcome:
     """Restore the file of a claimed ledger row (outputs under ``outdir``); failures become
-    an ``Outcome``.
+    an ``Outcome``. ``on_frame(frames written, expected total)`` follows its progress.
 
     Raises:
         Interrupted, KeyboardInterrupt: stop (the caller gives the claim back).
@@ -102,7 +107,7 @@ def restore_one(row: dict, outdir: str | Path, config, restorer, who: ProcessIde
         output.parent.mkdir(parents=True, exist_ok=True)
         remove_leftovers(output, report, source)
         summary = restore_video(source, output, config, overwrite=True, report_path=report,
-                                restorer=restorer)
+                                restorer=restorer, on_frame=on_frame)
     except (Interrupted, WeightsError):
         raise
     except VidrestoreError as exc:
@@ -167,27 +172,41 @@ def remove_leftovers(output: Path, report: Path, source: Path) -> None:
 
 
 class Heartbeat(threading.Thread):
-    """Refreshes a worker's heartbeat; if the process's parent dies (the coordinator was
-    killed), interrupts the worker so it gives its claim back and exits."""
+    """Refreshes a worker's heartbeat and writes the progress of the file it is restoring
+    (``report``) to the ledger every ``PROGRESS_SECONDS``; if the process's parent dies (the
+    coordinator was killed), interrupts the worker so it gives its claim back and exits."""
 
-    def __init__(self, ledger_path: str, worker: int, *, parent: int | None = None) -> None:
+    def __init__(self, ledger_path: str, worker: int, *, parent: int | None = None,
+                 tick: float = 1.0) -> None:
         super().__init__(name="vidrestore-heartbeat", daemon=True)
         self.ledger_path = ledger_path
         self.worker = worker
         self.parent = parent
+        self.tick = tick
+        self._progress: tuple[int, int, int | None] | None = None
         self._stop_event = threading.Event()
+
+    def report(self, file_id: int, frames: int, total: int | None) -> None:
+        """The claimed file ``file_id`` has ``frames`` of ``total`` written (any thread)."""
+        self._progress = (file_id, frames, total)
 
     def run(self) -> None:
         ledger = Ledger(self.ledger_path)
-        last = time.monotonic()
+        last_beat = last_progress = time.monotonic()
+        written = None
         try:
-            while not self._stop_event.wait(1.0):
+            while not self._stop_event.wait(self.tick):
                 if self.parent is not None and os.getppid() != self.parent:
                     os.kill(os.getpid(), signal.SIGTERM)
                     return
-                if time.monotonic() - last >= HEARTBEAT_SECONDS:
+                now = time.monotonic()
+                if now - last_beat >= HEARTBEAT_SECONDS:
                     ledger.heartbeat(self.worker)
-                    last = time.monotonic()
+                    last_beat = now
+                progress = self._progress
+                if progress is not None and progress != written and now - last_progress >= PROGRESS_SECONDS:
+                    ledger.progress(progress[0], self.worker, *progress[1:])
+                    written, last_progress = progress, now
         finally:
             ledger.close()
 
@@ -195,8 +214,10 @@ class Heartbeat(threading.Thread):
         self._stop_event.set()
 
 
-def work(ledger: Ledger, spec: WorkerSpec, worker: int, who: ProcessIdentity) -> int:
-    """Claim and restore files of ``spec.run`` until its queue is empty; returns files done."""
+def work(ledger: Ledger, spec: WorkerSpec, worker: int, who: ProcessIdentity,
+         report: Callable[[int, int, int | None], None] | None = None) -> int:
+    """Claim and restore files of ``spec.run`` until its queue is empty; returns files done.
+    ``report(file id, frames written, expected total)`` follows each file's progress."""
     restorer = None
     count = 0
     while True:
@@ -206,7 +227,8 @@ def work(ledger: Ledger, spec: WorkerSpec, worker: int, who: ProcessIdentity) ->
         try:
             if restorer is None:
                 restorer = build_worker_restorer(spec.config)
-            outcome = restore_one(dict(row), ledger.outdir, spec.config, restorer, who)
+            on_frame = None if report is None else functools.partial(report, row["id"])
+            outcome = restore_one(dict(row), ledger.outdir, spec.config, restorer, who, on_frame)
         except BaseException:
             ledger.release(row["id"], worker)
             raise
@@ -238,7 +260,7 @@ def worker_main(spec: WorkerSpec) -> None:
     beat.start()
     fatal, code = None, 0
     try:
-        work(ledger, spec, worker, who)
+        work(ledger, spec, worker, who, report=beat.report)
     except (Interrupted, KeyboardInterrupt):
         code = Interrupted.exit_code
     except VidrestoreError as exc:
