@@ -29,3 +29,17 @@ class Detector(Protocol):
             For each image, its faces (box, landmarks, score set; track_id -1), best first.
         """
         ...
+
+
+def group_by_size(images: Sequence[np.ndarray]) -> dict[tuple[int, ...], list[int]]:
+    """Indices of ``images`` grouped by shape (each group can run as one batch).
+
+    Raises:
+        ValueError: an image that is not H×W×3.
+    """
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, image in enumerate(images):
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"expected H×W×3 RGB images, got shape {image.shape}")
+        groups.setdefault(image.shape, []).append(i)
+    return groups

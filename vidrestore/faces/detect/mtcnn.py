@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ..face import Face
+from .base import group_by_size
 from .mtcnn_nets import ONet, PNet, RNet, default_weights_dir, load_nets
 from .nms import nms
 
@@ -132,11 +133,7 @@ class MTCNNDetector:
         Images of the same size are run together, one P-Net pass per pyramid scale.
         """
         results: list[list[Face]] = [[] for _ in images]
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, image in enumerate(images):
-            if image.ndim != 3 or image.shape[2] != 3:
-                raise ValueError(f"expected H×W×3 RGB images, got shape {image.shape}")
-            groups.setdefault(image.shape, []).append(i)
+        groups = group_by_size(images)
         for members in groups.values():
             frames = np.stack([_as_float255(images[i]) for i in members])
             for i, faces in zip(members, self._detect_same_size(frames)):

@@ -16,6 +16,7 @@ import torch
 
 from ...errors import WeightsMismatchError
 from ..face import Face
+from .base import group_by_size
 
 Network = Literal["resnet50", "mobile0.25"]
 
@@ -85,11 +86,7 @@ class RetinaFaceDetector:
         Images of the same size go through the network as one batch.
         """
         results: list[list[Face]] = [[] for _ in images]
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, image in enumerate(images):
-            if image.ndim != 3 or image.shape[2] != 3:
-                raise ValueError(f"expected H×W×3 RGB images, got shape {image.shape}")
-            groups.setdefault(image.shape, []).append(i)
+        groups = group_by_size(images)
         for (h, w, _), members in groups.items():
             size = (w, h)
             if self.input_min_side:
