@@ -234,3 +234,23 @@ def test_only_touched_regions_change(media, tmp_path, make, rotation):
         # Inside, away from the edge where subsampled chroma blends both sides: the new grey.
         patch = b[box[1] + 3 : box[3] - 3, box[0] + 3 : box[2] - 3]
         assert np.abs(patch - a.max() // 2).max() <= 3 * unit
+
+
+def test_colour_conversion_of_a_patch_is_deterministic():
+    """swscale's automatic slice threading now and then greyed the first 8 pixels of a
+    slice's first row converting rgb48le → yuv444p10le (147² patches, about 1 in 8 calls):
+    a pasted 10-bit face got a grey dash. Conversions run single-threaded; every repeat of
+    the same conversion must give the same planes."""
+    from vidrestore.io.colour import ColourModel
+
+    colour = ColourModel("itu601", full_range=False, high_bit_depth=True)
+    patch = np.random.default_rng(1).integers(0, 65536, (147, 147, 3)).astype(np.uint16)
+
+    def planes() -> np.ndarray:
+        frame = colour.from_rgb(patch, "yuv444p10le")
+        return np.stack([np.frombuffer(p, np.uint16).reshape(p.height, -1)[:, : p.width] for p in frame.planes])
+
+    first = planes()
+    assert all(np.array_equal(planes(), first) for _ in range(60))
+    back = colour.to_rgb(colour.from_rgb(patch, "yuv444p10le")).astype(np.int64)
+    assert np.abs(back - patch).max() < 400  # 10-bit YUV quantisation, nothing grey

@@ -29,6 +29,11 @@ _SWS_MATRIX = {
 RANGE_MPEG = 1
 RANGE_JPEG = 2
 
+SWS_THREADS = 1
+"""swscale threads per conversion. Its automatic slice threading (PyAV's default) is racy
+in the FFmpeg that PyAV 18 ships: rgb48le → yuv444p10le now and then left the first 8 pixels
+of a slice's first row grey. The pipeline already converts in several threads at once."""
+
 
 @dataclass(frozen=True)
 class ColourModel:
@@ -65,13 +70,14 @@ class ColourModel:
     def to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
         """Decoded frame → H×W×3 RGB array (uint8, or uint16 for high bit depth)."""
         if frame.format.name.startswith(("rgb", "bgr", "gbr")):
-            return frame.to_ndarray(format=self.rgb_format)
+            return frame.reformat(format=self.rgb_format, threads=SWS_THREADS).to_ndarray()
         rgb = frame.reformat(
             format=self.rgb_format,
             src_colorspace=self.matrix,
             dst_colorspace=self.matrix,
             src_color_range=self.yuv_range,
             dst_color_range="JPEG",
+            threads=SWS_THREADS,
         )
         return rgb.to_ndarray()
 
@@ -80,13 +86,14 @@ class ColourModel:
         fmt = "rgb48le" if image.dtype == np.uint16 else "rgb24"
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt)
         if pix_fmt.startswith(("rgb", "bgr", "gbr")):
-            return frame.reformat(format=pix_fmt)
+            return frame.reformat(format=pix_fmt, threads=SWS_THREADS)
         return frame.reformat(
             format=pix_fmt,
             src_colorspace=self.matrix,
             dst_colorspace=self.matrix,
             src_color_range="JPEG",
             dst_color_range=self.yuv_range,
+            threads=SWS_THREADS,
         )
 
 

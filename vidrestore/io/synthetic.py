@@ -16,6 +16,7 @@ from typing import Iterable, Iterator, Sequence
 import av
 import numpy as np
 
+from .colour import SWS_THREADS
 from .side_streams import ASS_HEADER
 
 
@@ -97,12 +98,12 @@ def write_video(
                 first = False
             fmt = "rgb48le" if image.dtype == np.uint16 else "rgb24"
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt)
-            if colorspace or color_range:
-                frame = frame.reformat(
-                    format=pix_fmt,
-                    dst_colorspace=_COLORSPACES[colorspace][1] if colorspace else None,
-                    dst_color_range=_RANGE_NAMES.get(color_range),
-                )
+            frame = frame.reformat(  # here, not in the encoder: one swscale thread (see io.colour)
+                format=pix_fmt,
+                dst_colorspace=_COLORSPACES[colorspace][1] if colorspace else None,
+                dst_color_range=_RANGE_NAMES.get(color_range),
+                threads=SWS_THREADS,
+            )
             frame.pts = pts[i] if pts is not None else i
             frame.time_base = time_base
             for packet in stream.encode(frame):
