@@ -254,3 +254,19 @@ def test_colour_conversion_of_a_patch_is_deterministic():
     assert all(np.array_equal(planes(), first) for _ in range(60))
     back = colour.to_rgb(colour.from_rgb(patch, "yuv444p10le")).astype(np.int64)
     assert np.abs(back - patch).max() < 400  # 10-bit YUV quantisation, nothing grey
+
+
+@pytest.mark.parametrize("range_,colorspace", [("jpeg", "bt709"), ("mpeg", "bt601")])
+def test_a_codec_that_needs_another_pixel_format_keeps_the_colours(tmp_path, range_, colorspace):
+    """8-bit 4:2:0 into ProRes (10-bit 4:2:2 only): the whole frame is converted with the
+    input's matrix and range, not by the encoder's guess."""
+    from vidrestore.io.synthetic import write_video
+
+    src = tmp_path / "in.mp4"
+    write_video(src, gradient_frames(4, 64, 48), pix_fmt="yuv420p", color_range=range_, colorspace=colorspace)
+    dst = tmp_path / "out.mov"
+    copy_video(src, dst, codec="prores_ks")
+    with av.open(str(dst)) as c:
+        assert c.streams.video[0].codec_context.pix_fmt == "yuv422p10le"
+    for a, b in zip(VideoReader(src).frames(), VideoReader(dst).frames()):
+        assert np.abs(a.image.astype(int) - (b.image.astype(int) >> 8)).mean() < 2

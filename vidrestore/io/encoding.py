@@ -43,6 +43,10 @@ class EncodeSettings:
             raise UsageError(f"--crf must be within 0..51, got {self.crf}")
 
 
+LIMITED_RANGE_ONLY = frozenset({"prores_ks"})
+"""Encoders whose bitstream cannot say "full range": decoders read them as limited range."""
+
+
 def encoder_options(settings: EncodeSettings) -> dict[str, str]:
     """FFmpeg private options for the encoder."""
     if settings.codec == "libx264":

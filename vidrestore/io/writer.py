@@ -7,6 +7,7 @@ by ``SideStreams``. The container follows the output file's extension.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Callable
 
@@ -14,7 +15,12 @@ import av
 
 from ..errors import OutputError, UsageError, VidrestoreError
 from .colour import ColourModel, patch_regions
-from .encoding import EncodeSettings, choose_pix_fmt, encoder_options
+from .encoding import (
+    LIMITED_RANGE_ONLY,
+    EncodeSettings,
+    choose_pix_fmt,
+    encoder_options,
+)
 from .frame import Frame
 from .probe import VideoInfo, open_input, video_stream
 from .reader import stored, stored_box
@@ -50,6 +56,10 @@ class VideoWriter:
         self.path = Path(path)
         self.info = info
         self.colour = colour
+        # What the output is written with: the input's model, in limited range where the
+        # codec cannot signal full range.
+        self.out_colour = (dataclasses.replace(colour, full_range=False)
+                           if settings.codec in LIMITED_RANGE_ONLY else colour)
         self.settings = settings
         self.frames_written = 0
         self._last_pts: int | None = None
@@ -83,7 +93,12 @@ class VideoWriter:
         if settings.threads:
             stream.codec_context.thread_count = settings.threads
         ctx = stream.codec_context
-        ctx.color_range = 2 if self.colour.full_range else (info.color_range or 0)
+        if self.out_colour.full_range:
+            ctx.color_range = 2
+        elif self.colour.full_range:
+            ctx.color_range = 1  # converted to limited range
+        else:
+            ctx.color_range = info.color_range or 0
         ctx.colorspace = info.colorspace
         ctx.color_primaries = info.color_primaries
         ctx.color_trc = info.color_trc
@@ -135,8 +150,11 @@ class VideoWriter:
     def _compose(self, frame: Frame) -> av.VideoFrame:
         """The frame to encode: the decoded one with only its touched regions re-converted."""
         rotation = self.info.rotation
-        if frame.source is None:
-            return self.colour.from_rgb(stored(frame.image, rotation), self.stream.pix_fmt)
+        if (frame.source is None or frame.source.format.name != self.stream.pix_fmt
+                or self.out_colour != self.colour):
+            # No planes to patch, or not in the output's format or range: convert the whole
+            # frame here, with the input's matrix (the encoder's own conversion would guess it).
+            return self.out_colour.from_rgb(stored(frame.image, rotation), self.stream.pix_fmt)
         if not frame.touched:
             return frame.source
         height, width = frame.image.shape[:2]
