@@ -169,3 +169,11 @@ def test_batch_options_may_come_between_its_inputs():
     args = parse_arguments(build_parser("batch"), ["a.mp4", "-o", "out", "b.mp4", "--jobs", "2", "c/"])
     assert [p.as_posix() for p in args.inputs] == ["a.mp4", "b.mp4", "c"]
     assert (args.output.as_posix(), args.jobs) == ("out", 2)
+
+
+def test_a_webm_output_is_vp9_unless_a_codec_is_given(media, tmp_path):
+    src = media.plain(frames=12)
+    assert main([str(src), "-o", str(tmp_path / "a.webm"), *PASSTHROUGH]) == 0
+    with av.open(str(tmp_path / "a.webm")) as c:
+        assert [s.codec_context.name for s in c.streams] == ["vp9", "opus"]
+    assert main([str(src), "-o", str(tmp_path / "b.webm"), "--codec", "libx264", *PASSTHROUGH]) == 2

@@ -129,6 +129,19 @@ def test_on_frame_follows_every_written_frame_against_the_expected_total(media, 
     assert seen == [(n, 4) for n in range(1, 5)]
 
 
+def test_a_run_stopped_by_max_frames_ends_its_audio_with_the_video(media, tmp_path):
+    out = tmp_path / "preview.mkv"
+    restore_video(media.plain(frames=48), out, config(), max_frames=12)  # 2 s of audio in
+    ends: dict[str, float] = {}
+    with av.open(str(out)) as container:
+        for packet in container.demux():
+            if packet.pts is not None:
+                end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+                ends[packet.stream.type] = max(ends.get(packet.stream.type, 0.0), end)
+    assert ends["video"] == pytest.approx(0.5, abs=0.05)
+    assert 0.4 < ends["audio"] < 0.6  # the preview's own half second, not the whole input's
+
+
 def test_a_failure_mid_run_leaves_nothing_at_the_target(media, tmp_path):
     class Broken(Negative):
         def restore(self, faces, identities, fidelity):

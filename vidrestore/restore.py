@@ -200,7 +200,8 @@ def _encode(tmp: Path, reader: VideoReader, config: RestoreConfig, stages, clock
     try:
         frames = run_stages(reader.frames(limit=max_frames), stages, sink,
                             queue_size=config.queue_size, clock=clock)
-        writer.close()
+        stopped_early = max_frames is not None and frames >= max_frames
+        writer.close(side_streams_until=writer.end_time if stopped_early else None)
     except BaseException:
         writer.abort()
         raise

@@ -74,10 +74,16 @@ def test_no_inputs_is_a_usage_error():
     (".mp4", "libx264", ".mp4"), (".MOV", "libx264", ".MOV"), (".mkv", "libx264", ".mkv"),
     (".webm", "libx264", ".mkv"), (".mts", "libx264", ".mkv"), (".avi", "libx265", ".mkv"),
     (".mp4", "ffv1", ".mkv"), (".mkv", "ffv1", ".mkv"), (".mp4", "prores_ks", ".mov"),
-    (".mkv", "prores_ks", ".mkv"),
+    (".mkv", "prores_ks", ".mkv"), (".webm", "libvpx-vp9", ".webm"), (".avi", "libvpx-vp9", ".webm"),
 ])
 def test_output_container_keeps_the_input_extension_unless_the_codec_needs_another(suffix, codec, expected):
     assert output_suffix(suffix, codec) == expected
+
+
+def test_every_codec_has_its_containers():
+    from vidrestore.io.encoding import CODECS
+
+    assert all(output_suffix(".xyz", codec) for codec in CODECS)
 
 
 def test_outputs_mirror_the_tree_and_same_stems_keep_their_full_name(tmp_path):

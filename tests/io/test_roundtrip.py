@@ -270,3 +270,22 @@ def test_a_codec_that_needs_another_pixel_format_keeps_the_colours(tmp_path, ran
         assert c.streams.video[0].codec_context.pix_fmt == "yuv422p10le"
     for a, b in zip(VideoReader(src).frames(), VideoReader(dst).frames()):
         assert np.abs(a.image.astype(int) - (b.image.astype(int) >> 8)).mean() < 2
+
+
+def test_webm_gets_vp9_and_opus(media, tmp_path):
+    from vidrestore.io.encoding import EncodeSettings, default_codec
+
+    assert default_codec(tmp_path / "a.WebM") == "libvpx-vp9" and default_codec("a.mkv") == "libx264"
+    src = media.plain(frames=48)  # H.264 + AAC: WebM takes neither
+    dst = tmp_path / "out.webm"
+    notes = copy_video(src, dst, codec="libvpx-vp9", crf=30)
+    assert stream_summary(dst) == [("video", "vp9"), ("audio", "opus")]
+    assert any("to libopus" in n for n in notes)
+    assert len(video_times(dst)) == 48
+    a_in, a_out = audio_span(src), audio_span(dst)
+    assert (a_out[1] - a_out[0]) == pytest.approx(a_in[1] - a_in[0], abs=0.05)
+    a = np.stack([f.image for f in VideoReader(src).frames()]).astype(float)
+    b = np.stack([f.image for f in VideoReader(dst).frames()]).astype(float)
+    assert 10 * np.log10(255**2 / np.mean((a - b) ** 2)) > 35
+    with pytest.raises(Exception, match="0..63"):
+        EncodeSettings(codec="libvpx-vp9", crf=64)

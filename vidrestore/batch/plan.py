@@ -32,10 +32,12 @@ VIDEO_EXTENSIONS: tuple[str, ...] = (
 _KEEPS: dict[str, frozenset[str]] = {
     "libx264": frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".flv", ".3gp"}),
     "libx265": frozenset({".mp4", ".mov", ".mkv"}),
+    "libvpx-vp9": frozenset({".webm", ".mkv", ".mp4"}),
     "prores_ks": frozenset({".mov", ".mkv"}),
     "ffv1": frozenset({".mkv"}),
 }
-_FALLBACK: dict[str, str] = {"libx264": ".mkv", "libx265": ".mkv", "prores_ks": ".mov", "ffv1": ".mkv"}
+_FALLBACK: dict[str, str] = {"libx264": ".mkv", "libx265": ".mkv", "libvpx-vp9": ".webm", "prores_ks": ".mov",
+                             "ffv1": ".mkv"}
 
 
 @dataclass(frozen=True)

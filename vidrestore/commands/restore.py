@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 from ..config import from_mapping, load_yaml, to_mapping
 from ..errors import UsageError
-from ..io.encoding import CODECS
+from ..io.encoding import CODECS, default_codec
 from ..settings import ENGINES, MODELS, RestoreConfig
 
 
@@ -53,9 +54,9 @@ def add_restore_options(parser: argparse.ArgumentParser) -> None:
     faces.add_argument("--no-face-cache", dest="face_cache", action="store_false", default=None,
                        help="do not keep or reuse the face stage's results beside the output")
     out = parser.add_argument_group("output")
-    out.add_argument("--codec", choices=CODECS, help="video encoder (default libx264)")
-    out.add_argument("--crf", type=int, metavar="N", help="x264/x265 quality, lower is better (default 18)")
-    out.add_argument("--preset", help="x264/x265 speed preset (default medium)")
+    out.add_argument("--codec", choices=CODECS, help="video encoder (default libx264; libvpx-vp9 for .webm)")
+    out.add_argument("--crf", type=int, metavar="N", help="x264/x265/VP9 quality, lower is better (default 18)")
+    out.add_argument("--preset", help="x264/x265 speed preset, mapped for VP9 (default medium)")
     out.add_argument("--pix-fmt", help="force the output pixel format")
     out.add_argument("--overlay", action="store_true", default=None,
                      help="draw detected faces, landmarks and track ids (debugging)")
@@ -99,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
     from ..restore import restore_video
 
     config = config_from_args(args)
+    codec = default_codec(args.output)
+    if args.codec is None and config.encode.codec == "libx264" and codec != "libx264":
+        config = dataclasses.replace(config, encode=dataclasses.replace(config.encode, codec=codec))
     if args.input.resolve() == args.output.resolve():
         raise UsageError("the output must not be the input file")
     show = not args.quiet

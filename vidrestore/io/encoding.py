@@ -6,14 +6,24 @@ Kept free of I/O so they are tested by equality.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import av
 
 from ..errors import UsageError
 
-Codec = Literal["libx264", "libx265", "prores_ks", "ffv1"]
-CODECS: tuple[str, ...] = ("libx264", "libx265", "prores_ks", "ffv1")
+Codec = Literal["libx264", "libx265", "libvpx-vp9", "prores_ks", "ffv1"]
+CODECS: tuple[str, ...] = ("libx264", "libx265", "libvpx-vp9", "prores_ks", "ffv1")
+_CRF_MAX = {"libx264": 51, "libx265": 51, "libvpx-vp9": 63}
+# x264 preset names → libvpx-vp9 ``cpu-used`` (its "good" deadline: 0 slowest … 5 fastest).
+_VP9_SPEED = {"ultrafast": 5, "superfast": 5, "veryfast": 5, "faster": 4, "fast": 4, "medium": 3,
+              "slow": 2, "slower": 1, "veryslow": 0, "placebo": 0}
+
+
+def default_codec(output: str | Path) -> str:
+    """The encoder used when none is asked for: x264, or VP9 for WebM (which takes no H.264)."""
+    return "libvpx-vp9" if Path(output).suffix.lower() == ".webm" else "libx264"
 
 
 @dataclass(frozen=True)
@@ -21,9 +31,11 @@ class EncodeSettings:
     """How the output video is encoded.
 
     Attributes:
-        codec: ``libx264`` (default), ``libx265``, ``prores_ks`` (mezzanine), ``ffv1`` (lossless).
-        crf: constant rate factor for x264/x265 (lower is better; 18 is visually lossless).
-        preset: x264/x265 speed preset.
+        codec: ``libx264`` (default), ``libx265``, ``libvpx-vp9`` (WebM), ``prores_ks``
+            (mezzanine), ``ffv1`` (lossless).
+        crf: constant rate factor for x264/x265/VP9 (lower is better; 18 is visually
+            lossless for x264; VP9's scale runs to 63).
+        preset: x264/x265 speed preset (mapped onto VP9's ``cpu-used``).
         prores_profile: 0 proxy … 3 HQ, 4 4444.
         pix_fmt: force an output pixel format; None follows the input where the codec allows.
         threads: encoder threads (0: FFmpeg chooses).
@@ -39,8 +51,9 @@ class EncodeSettings:
     def __post_init__(self) -> None:
         if self.codec not in CODECS:
             raise UsageError(f"unknown codec {self.codec!r}; choose one of {', '.join(CODECS)}")
-        if not 0 <= self.crf <= 51:
-            raise UsageError(f"--crf must be within 0..51, got {self.crf}")
+        top = _CRF_MAX.get(self.codec, 51)
+        if not 0 <= self.crf <= top:
+            raise UsageError(f"--crf must be within 0..{top}, got {self.crf}")
 
 
 LIMITED_RANGE_ONLY = frozenset({"prores_ks"})
@@ -57,6 +70,9 @@ def encoder_options(settings: EncodeSettings) -> dict[str, str]:
             "preset": settings.preset,
             "x265-params": "log-level=error",
         }
+    if settings.codec == "libvpx-vp9":
+        return {"crf": str(settings.crf), "b": "0", "deadline": "good", "row-mt": "1",
+                "cpu-used": str(_VP9_SPEED.get(settings.preset, 3))}
     if settings.codec == "prores_ks":
         return {"profile": str(settings.prores_profile), "vendor": "apl0"}
     if settings.codec == "ffv1":

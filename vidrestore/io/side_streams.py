@@ -1,8 +1,8 @@
 """Audio and subtitle streams carried from the input into the output.
 
 Each stream is copied packet for packet when the output container accepts its codec, and
-otherwise re-encoded: audio to AAC, text subtitles to the container's text format
-(``mov_text`` for MP4/MOV, SubRip for Matroska). Bitmap subtitles that the container cannot
+otherwise re-encoded: audio to AAC (Opus for WebM, which takes no AAC), text subtitles to
+the container's text format (``mov_text`` for MP4/MOV, SubRip for Matroska, WebVTT for WebM). Bitmap subtitles that the container cannot
 hold, and data streams, are left out with a note.
 
 The input is opened a second time just for these streams, and ``pump(until)`` muxes their
@@ -100,6 +100,15 @@ class SideStreams:
                 return
             self._route(packet)
 
+    def end(self, at: float | None = None) -> None:
+        """Mux what is left up to ``at`` seconds (None: everything) and flush the encoders."""
+        if at is None or self._packets is None:
+            self.pump(None)
+            return
+        self.pump(at)
+        self._finish()
+        self._packets = None
+
     def close(self) -> None:
         """Release the second input handle (muxing is over or abandoned)."""
         self._input.close()
@@ -116,24 +125,26 @@ class SideStreams:
             _copy_metadata(stream, out)
             return _Route(out, "copy")
         if stream.type == "audio":
-            return self._plan_aac(stream)
+            return self._plan_audio(stream)
         return self._plan_text_subtitles(stream)
 
-    def _plan_aac(self, stream) -> _Route:
+    def _plan_audio(self, stream) -> _Route:
         ctx = stream.codec_context
-        rate = ctx.sample_rate if ctx.sample_rate in _AAC_RATES else 48000
-        out = self._output.add_stream("aac", rate=rate)
+        encoder = "aac" if "aac" in self._output.supported_codecs else "libopus"
+        rates, layouts, sample_format = _AUDIO_ENCODERS[encoder]
+        rate = ctx.sample_rate if ctx.sample_rate in rates else 48000
+        out = self._output.add_stream(encoder, rate=rate)
         named = ctx.layout.name if ctx.layout else ""
-        if named in _AAC_LAYOUTS:
+        if named in layouts:
             layout = named
         else:
             layout = "mono" if ctx.channels == 1 else "stereo"
         out.layout = layout
         out.bit_rate = 192_000 if ctx.channels >= 2 else 128_000
         _copy_metadata(stream, out)
-        self._log(f"re-encoding audio stream #{stream.index} ({ctx.name}) to AAC: "
+        self._log(f"re-encoding audio stream #{stream.index} ({ctx.name}) to {out.codec_context.name}: "
                   f"{self._output.format.name} cannot hold {ctx.name}")
-        return _Route(out, "encode", av.AudioResampler(format="fltp", layout=layout, rate=rate))
+        return _Route(out, "encode", av.AudioResampler(format=sample_format, layout=layout, rate=rate))
 
     def _plan_text_subtitles(self, stream) -> _Route | None:
         name = stream.codec_context.name
@@ -210,9 +221,13 @@ def muxer_accepts(format_name: str, stream) -> bool:
     return True
 
 
-_AAC_LAYOUTS = {"mono", "stereo", "2.1", "3.0", "4.0", "5.0", "5.1", "5.0(side)", "5.1(side)",
-                "6.1", "7.1", "7.1(wide)"}
-_AAC_RATES = {96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000}
+# Encoder → (sample rates, channel layouts it takes as they are, sample format).
+_AUDIO_ENCODERS = {
+    "aac": ({96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000},
+            {"mono", "stereo", "2.1", "3.0", "4.0", "5.0", "5.1", "5.0(side)", "5.1(side)", "6.1",
+             "7.1", "7.1(wide)"}, "fltp"),
+    "libopus": ({48000, 24000, 16000, 12000, 8000}, {"mono", "stereo", "5.1", "5.1(side)", "7.1"}, "flt"),
+}
 
 
 def _copy_metadata(src, dst) -> None:

@@ -27,7 +27,7 @@ from .reader import stored, stored_box
 from .side_streams import SideStreams
 
 # Encoder → the codec name containers list in ``supported_codecs``.
-_CODEC_ID = {"libx264": "h264", "libx265": "hevc", "prores_ks": "prores", "ffv1": "ffv1"}
+_CODEC_ID = {"libx264": "h264", "libx265": "hevc", "libvpx-vp9": "vp9", "prores_ks": "prores", "ffv1": "ffv1"}
 _SKIPPED_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration"}
 
 
@@ -64,6 +64,10 @@ class VideoWriter:
         self.frames_written = 0
         self._last_pts: int | None = None
         self._side: SideStreams | None = None
+        rate = info.rate or (1 / info.time_base)
+        self._frame_duration = float(1 / rate) if rate else 0.0
+        self.end_time: float | None = None
+        """Where the video written so far ends: the last frame's time plus one frame."""
         try:
             self.container = av.open(str(self.path), "w")
         except ValueError:
@@ -138,11 +142,13 @@ class VideoWriter:
             pts = self._last_pts + 1  # a damaged input repeated a timestamp
         av_frame.pts = self._last_pts = pts
         av_frame.time_base = self.info.time_base
+        if frame.time is not None:
+            self.end_time = frame.time + self._frame_duration
         try:
             for packet in self.stream.encode(av_frame):
                 self.container.mux(packet)
             if self._side is not None and frame.time is not None:
-                self._side.pump(frame.time + 0.5)
+                self._side.pump(frame.time)
         except av.error.FFmpegError as exc:
             raise VidrestoreError(f"encoding failed at frame {frame.index}: {exc}") from None
         self.frames_written += 1
@@ -161,13 +167,18 @@ class VideoWriter:
         boxes = [stored_box(box, width, height, rotation) for box in frame.touched]
         return patch_regions(frame.source, stored(frame.image, rotation), boxes, self.colour)
 
-    def close(self) -> None:
-        """Flush the encoder, the rest of the side streams, and the container."""
+    def close(self, *, side_streams_until: float | None = None) -> None:
+        """Flush the encoder, the rest of the side streams, and the container.
+
+        Args:
+            side_streams_until: end audio and subtitles at this time (seconds), e.g. where a
+                run stopped early (``--max-frames``) ended the video; None: carry all of them.
+        """
         try:
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
             if self._side is not None:
-                self._side.pump(None)
+                self._side.end(side_streams_until)
             self.container.close()
         except av.error.FFmpegError as exc:
             raise VidrestoreError(f"finishing {self.path.name} failed: {exc}") from None
