@@ -142,6 +142,37 @@ def test_a_run_stopped_by_max_frames_ends_its_audio_with_the_video(media, tmp_pa
     assert 0.4 < ends["audio"] < 0.6  # the preview's own half second, not the whole input's
 
 
+def test_a_max_frames_run_leaves_no_face_cache_for_the_whole_video(media, tmp_path):
+    """A preview must not publish a cache of its first frames: a later full run would find
+    no faces in the rest of the video."""
+    src = media.faces_lossless(frames=12)
+    notes = []
+    preview = restore_video(src, tmp_path / "preview.mkv", config(), max_frames=4, log=notes.append)
+    assert preview.faces == 4 and not any("face cache written" in n for n in notes)
+    full = restore_video(src, tmp_path / "full.mkv", config(), log=notes.append)
+    assert full.faces == 12 and any("face cache written" in n for n in notes)
+    again = restore_video(src, tmp_path / "again.mkv", config(), max_frames=4, log=notes.append)
+    assert again.faces == 4 and any("reusing the face cache" in n for n in notes)  # a prefix of it
+
+
+def test_undecodable_packets_are_skipped_and_the_rest_restored(tmp_path):
+    from vidrestore.io.synthetic import face_clip_frames, write_video
+
+    src = tmp_path / "tape.mp4"
+    write_video(src, face_clip_frames(24, 160, 120), fps=24)
+    with av.open(str(src)) as container:
+        packets = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+    data = bytearray(src.read_bytes())
+    for pos, size in (packets[8], packets[16]):  # two P-frames' payloads turned to garbage
+        data[pos + 4 : pos + size] = bytes(size - 4)
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    notes = []
+    summary = restore_video(damaged, tmp_path / "out.mkv", config(), log=notes.append)
+    assert 20 <= summary.frames < 24  # before: decoding stopped at the first bad packet (8 frames)
+    assert any("undecodable video packet" in n for n in notes)
+
+
 def test_a_failure_mid_run_leaves_nothing_at_the_target(media, tmp_path):
     class Broken(Negative):
         def restore(self, faces, identities, fidelity):

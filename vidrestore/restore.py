@@ -171,7 +171,9 @@ def restore_video(
     finally:
         if bar is not None:
             bar.close()
-    faces.close()
+    faces.close(whole_video=not _stopped_early(frames, max_frames))
+    if reader.damaged_packets:
+        notes(f"skipped {reader.damaged_packets} undecodable video packet(s) of {Path(source).name}")
     seconds = time.perf_counter() - started
     report = faces.report()
     if report_path is not None:
@@ -200,12 +202,16 @@ def _encode(tmp: Path, reader: VideoReader, config: RestoreConfig, stages, clock
     try:
         frames = run_stages(reader.frames(limit=max_frames), stages, sink,
                             queue_size=config.queue_size, clock=clock)
-        stopped_early = max_frames is not None and frames >= max_frames
-        writer.close(side_streams_until=writer.end_time if stopped_early else None)
+        writer.close(side_streams_until=writer.end_time if _stopped_early(frames, max_frames) else None)
     except BaseException:
         writer.abort()
         raise
     return frames
+
+
+def _stopped_early(frames: int, max_frames: int | None) -> bool:
+    """Whether a run ended at ``max_frames`` rather than at the end of the video."""
+    return max_frames is not None and frames >= max_frames
 
 
 def _face_cache_dir(target: Path) -> Path:

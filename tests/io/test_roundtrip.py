@@ -289,3 +289,28 @@ def test_webm_gets_vp9_and_opus(media, tmp_path):
     assert 10 * np.log10(255**2 / np.mean((a - b) ** 2)) > 35
     with pytest.raises(Exception, match="0..63"):
         EncodeSettings(codec="libvpx-vp9", crf=64)
+
+
+def test_a_damaged_side_stream_packet_is_dropped_not_fatal(media, tmp_path, monkeypatch):
+    """A packet the muxer refuses (e.g. its timestamp goes back in a damaged file) is left
+    out with a note; the output is still written."""
+    import vidrestore.io.side_streams as side_streams
+
+    original = side_streams.SideStreams._route_packet
+    calls = {"n": 0}
+
+    def flaky(self, packet, route):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise av.error.InvalidDataError(22, "Invalid argument")
+        return original(self, packet, route)
+
+    monkeypatch.setattr(side_streams.SideStreams, "_route_packet", flaky)
+    src = media.plain(frames=48)
+    dst = tmp_path / "out.mkv"
+    notes = copy_video(src, dst)
+    assert any("dropped 1 damaged packet(s) of audio stream #1" in n for n in notes)
+    with av.open(str(src)) as a, av.open(str(dst)) as b:
+        count = lambda c: sum(1 for p in c.demux(audio=0) if p.size)  # noqa: E731
+        assert count(b) == count(a) - 1
+    assert len(video_times(dst)) == 48

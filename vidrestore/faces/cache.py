@@ -9,8 +9,8 @@ smoothing settings may differ between runs.
 
 The key is the video's fingerprint (size, mtime and a hash of its first and last MiB) plus the
 settings that change detection or tracking. Entries are built in a temporary folder and
-renamed into place only by ``CacheWriter.commit`` at the end of a complete run: a cache from
-an interrupted run is never used. Memory is flat: records are appended per frame and read back
+renamed into place only by ``CacheWriter.commit`` at the end of a complete run, one that
+decoded the whole video: a cache from an interrupted or ``--max-frames`` run is never used. Memory is flat: records are appended per frame and read back
 through a memory map.
 """
 
@@ -30,7 +30,9 @@ import numpy as np
 from ..errors import OutputError
 from .face import Face
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: only runs that saw the whole video publish an entry (version 1 entries could come from
+a ``--max-frames`` run and hold only the first frames, so they are not trusted)."""
 
 RECORD = np.dtype(
     [

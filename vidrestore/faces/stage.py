@@ -132,6 +132,7 @@ class FaceStage:
         self._finished = False
         self._closed = False
         self._cached: CachedFaces | None = None
+        self._cache_miss_said = False
         self._writer: CacheWriter | None = None
         self.cache_state: str | None = None  # hit, writing, written, dropped
         if cache is not None:
@@ -242,14 +243,15 @@ class FaceStage:
         self._finished = True
         return out
 
-    def close(self, success: bool = True) -> None:
-        """Publish the face cache if the stream was complete (flushed) and ``success``, else
-        drop it; free resources."""
+    def close(self, success: bool = True, *, whole_video: bool = True) -> None:
+        """Publish the face cache if the stream was complete (flushed), ``success`` and it
+        held the ``whole_video`` (not a run stopped after some frames), else drop it; free
+        resources."""
         if self._closed:
             return
         self._closed = True
         if self._writer is not None:
-            if self._finished and success:
+            if self._finished and success and whole_video:
                 vectors = {t: v for t in self.identities.track_ids()
                            if (v := self.identities.vector(t)) is not None}
                 path = self._writer.commit(vectors, self.encoder_name, detector=self.detector_name)
@@ -297,6 +299,11 @@ class FaceStage:
         if self._cached is not None:
             for job, _ in incoming:
                 entry = self._cached.frame(job.index)
+                if entry is None and not self._cache_miss_said:
+                    self._cache_miss_said = True
+                    self._log(f"faces: warning: the face cache {self._cached.folder} has no frame "
+                              f"{job.index}; such frames are left as they are (delete the cache "
+                              "entry to detect again)")
                 faces, detected, cut = entry if entry is not None else ([], False, False)
                 job.faces = faces
                 self._after_tracking(job, detected, cut)

@@ -52,6 +52,8 @@ class VideoReader:
     Attributes:
         info: what ``probe`` found.
         colour: how frames are converted to RGB (the writer converts back the same way).
+        damaged_packets: packets of the last ``frames()`` run that could not be decoded and
+            were skipped (old footage is often damaged here and there; the rest still counts).
     """
 
     def __init__(self, path: str | Path, *, threads: int = 0) -> None:
@@ -59,6 +61,7 @@ class VideoReader:
         self.info: VideoInfo = probe(self.path)
         self.colour = ColourModel.for_video(self.info)
         self.threads = threads
+        self.damaged_packets = 0
 
     def frames(self, *, limit: int | None = None) -> Iterator[Frame]:
         """Yield every frame in presentation order (or the first ``limit``)."""
@@ -70,26 +73,47 @@ class VideoReader:
             index = 0
             last_pts = None
             step = _nominal_step(stream)
-            try:
-                for av_frame in container.decode(stream):
-                    pts = av_frame.pts
-                    if pts is None:  # raw elementary streams carry no timestamps
-                        pts = 0 if last_pts is None else last_pts + step
-                    last_pts = pts
-                    image = upright(self.colour.to_rgb(av_frame), self.info.rotation)
-                    source = av_frame if keeps_planes(av_frame.format) else None
-                    yield Frame(index=index, pts=pts, time_base=stream.time_base, image=image,
-                                source=source)
-                    index += 1
-                    if limit is not None and index >= limit:
-                        return
-            except av.error.FFmpegError as exc:
-                if index == 0:
-                    raise InputError(f"cannot decode {self.path}: {exc}") from None
-                # A damaged tail: keep what decoded, as other players do.
-                return
+            self.damaged_packets = 0
+            error: av.error.FFmpegError | None = None
+            for av_frame in self._decode(container, stream):
+                if isinstance(av_frame, av.error.FFmpegError):
+                    error = av_frame
+                    continue
+                pts = av_frame.pts
+                if pts is None:  # raw elementary streams carry no timestamps
+                    pts = 0 if last_pts is None else last_pts + step
+                last_pts = pts
+                image = upright(self.colour.to_rgb(av_frame), self.info.rotation)
+                source = av_frame if keeps_planes(av_frame.format) else None
+                yield Frame(index=index, pts=pts, time_base=stream.time_base, image=image,
+                            source=source)
+                index += 1
+                if limit is not None and index >= limit:
+                    return
         if index == 0:
-            raise InputError(f"no decodable video frames in {self.path}")
+            detail = f"cannot decode {self.path}: {error}" if error else f"no decodable video frames in {self.path}"
+            raise InputError(detail)
+
+    def _decode(self, container, stream) -> Iterator[av.VideoFrame | av.error.FFmpegError]:
+        """Decoded frames packet by packet: an undecodable packet yields its error (and is
+        counted) and decoding goes on, as players do; a container that cannot be read any
+        further (a truncated file) ends the stream."""
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.error.FFmpegError as exc:
+                yield exc
+                return
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as exc:
+                self.damaged_packets += 1
+                yield exc
+                continue
+            yield from frames
 
 
 def _nominal_step(stream) -> int:

@@ -64,6 +64,7 @@ class SideStreams:
         self._output = output
         self._log = log
         self._routes: dict[int, _Route] = {}
+        self._dropped: dict[int, int] = {}  # input stream index → damaged packets left out
         for stream in self._input.streams:
             route = self._plan(stream)
             if route is not None:
@@ -86,7 +87,11 @@ class SideStreams:
         if self._packets is None:
             return
         while True:
-            packet = self._held or next(self._packets, None)
+            try:
+                packet = self._held or next(self._packets, None)
+            except av.error.FFmpegError as exc:  # a damaged tail: end the side streams here
+                self._log(f"audio / subtitles end early: the input is damaged ({exc})")
+                packet = None
             self._held = None
             if packet is None:
                 self._finish()
@@ -163,7 +168,15 @@ class SideStreams:
     # -- muxing ------------------------------------------------------------------------
 
     def _route(self, packet: av.Packet) -> None:
-        route = self._routes[packet.stream.index]
+        """Mux one input packet; a damaged one (timestamps going back, undecodable) is
+        dropped and counted instead of failing the whole output."""
+        index = packet.stream.index
+        try:
+            self._route_packet(packet, self._routes[index])
+        except av.error.FFmpegError:
+            self._dropped[index] = self._dropped.get(index, 0) + 1
+
+    def _route_packet(self, packet: av.Packet, route: _Route) -> None:
         if route.mode == "copy":
             packet.stream = route.out
             self._output.mux(packet)
@@ -192,6 +205,9 @@ class SideStreams:
             self._output.mux(encoded)
 
     def _finish(self) -> None:
+        for index, count in self._dropped.items():
+            self._log(f"dropped {count} damaged packet(s) of {self._input.streams[index].type} "
+                      f"stream #{index}")
         for route in self._routes.values():
             if route.mode == "encode" and route.out.type == "audio":
                 for frame in route.resampler.resample(None):
