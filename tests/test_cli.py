@@ -177,3 +177,18 @@ def test_a_webm_output_is_vp9_unless_a_codec_is_given(media, tmp_path):
     with av.open(str(tmp_path / "a.webm")) as c:
         assert [s.codec_context.name for s in c.streams] == ["vp9", "opus"]
     assert main([str(src), "-o", str(tmp_path / "b.webm"), "--codec", "libx264", *PASSTHROUGH]) == 2
+
+
+@pytest.mark.parametrize("extra,output,code,words", [
+    (["--reference", "missing.jpg"], "out.mp4", 3, "reference image not found"),
+    (["--reference", "notes.txt"], "out.mp4", 3, "cannot read the reference image"),
+    ([], "out", 2, "give OUTPUT an extension"),
+    ([], "out.xyz", 2, "from the extension '.xyz'"),
+    (["--max-frames", "0"], "out.mp4", 2, "--max-frames must be >= 1"),
+])
+def test_bad_options_with_a_real_input_are_one_line(media, tmp_path, extra, output, code, words):
+    (tmp_path / "notes.txt").write_text("not an image")
+    result = run_cli(media.plain(frames=6), "-o", output, *PASSTHROUGH, *extra, cwd=tmp_path)
+    assert result.returncode == code
+    assert words in one_line_error(result)
+    assert not list(tmp_path.glob("out*")) and not list(tmp_path.glob(".out*"))

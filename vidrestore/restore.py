@@ -122,6 +122,11 @@ def restore_video(
     from .faces.stage import FaceStage, PasteStage
 
     target = check_output_path(target, overwrite=overwrite)
+    if not target.suffix:
+        raise UsageError(f"cannot tell the container format of {target.name!r}: give OUTPUT an "
+                         "extension such as .mp4, .mkv, .mov or .webm")
+    if max_frames is not None and max_frames < 1:
+        raise UsageError(f"--max-frames must be >= 1, got {max_frames}")
     reader = VideoReader(source)
     device = resolve_device(config.device)
     store = WeightStore(config.weights_dir, allow_download=config.download)
@@ -223,9 +228,11 @@ def _read_reference(path: Path) -> np.ndarray:
 
     from .errors import InputError
 
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if not Path(path).is_file():
+        raise InputError(f"reference image not found: {path}")
+    image = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_COLOR)  # imread logs to stderr
     if image is None:
-        raise InputError(f"cannot read the reference image {path}")
+        raise InputError(f"cannot read the reference image {path} (not an image OpenCV can decode)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 

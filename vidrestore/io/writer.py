@@ -71,8 +71,9 @@ class VideoWriter:
         try:
             self.container = av.open(str(self.path), "w")
         except ValueError:
-            raise UsageError(f"cannot tell the container format from {self.path.name!r}; "
-                             "use an extension such as .mp4, .mkv or .mov") from None
+            suffix = f"the extension {self.path.suffix!r}" if self.path.suffix else "an output name without an extension"
+            raise UsageError(f"cannot tell the container format from {suffix}; "
+                             "use an extension such as .mp4, .mkv, .mov or .webm") from None
         except (OSError, av.error.FFmpegError) as exc:
             raise OutputError(f"cannot write {self.path}: {exc}") from None
         try:
