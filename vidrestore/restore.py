@@ -119,7 +119,9 @@ def restore_video(
         InputError, OutputError, UsageError, WeightsError: see ``vidrestore.errors``.
     """
     from engines import build_restorer
+    from .faces.identity import conditioning_backend
     from .faces.stage import FaceStage, PasteStage
+    from .models import get_spec
 
     target = check_output_path(target, overwrite=overwrite)
     if not target.suffix:
@@ -132,6 +134,8 @@ def restore_video(
     store = WeightStore(config.weights_dir, allow_download=config.download)
     notes = Notes(log)
     if restorer is None:
+        if config.model != "passthrough" and get_spec(config.model).needs_identity:
+            conditioning_backend(config.faces.identity.backend, store)  # fail before a long engine build
         restorer = build_restorer(config, store, device, log=notes)
     else:
         restorer = check_restorer(restorer)

@@ -232,3 +232,39 @@ def test_real_arcface_tells_the_astronaut_from_others(kit, detector, backend, na
     va, vb, vs = (encoder.embed(x, [_largest(detector, x)])[0] for x in (a, b, singer))
     assert float(va @ vb) > 0.5
     assert float(va @ vs) < 0.3
+
+
+def test_the_conditioning_backend_is_arcface_or_a_clear_error(tmp_path, empty_store):
+    from vidrestore.faces.identity import conditioning_backend
+    from vidrestore.weights import WeightStore
+
+    with pytest.raises(MissingWeightsError, match="downloads are off"):
+        conditioning_backend("auto", empty_store)
+    with pytest.raises(UsageError, match="not dlib"):
+        conditioning_backend("dlib", empty_store)
+    online = WeightStore(tmp_path / "w2", tmp_path / "c2", allow_download=True)
+    assert conditioning_backend("off", online) == "arcface-torch"  # fetched (MIT licence)
+    folder = tmp_path / "weights"
+    folder.mkdir(exist_ok=True)
+    (folder / empty_store.entry("arcface-w600k-r50").filename).write_bytes(b"present")
+    assert conditioning_backend("auto", empty_store) == "auto"  # uses what is there
+    assert conditioning_backend("arcface-onnx", empty_store) == "arcface-onnx"
+
+
+def test_an_identity_model_without_arcface_stops_before_building_its_engine(media, tmp_path, monkeypatch):
+    import engines
+
+    from vidrestore.config import from_mapping
+    from vidrestore.restore import restore_video
+    from vidrestore.settings import RestoreConfig
+
+    def built(*args, **kwargs):
+        raise AssertionError("the engine was built before the missing weights were noticed")
+
+    monkeypatch.setattr(engines, "build_restorer", built)
+    monkeypatch.setenv("VIDRESTORE_CACHE_DIR", str(tmp_path / "cache"))  # not this machine's cache
+    config = from_mapping(RestoreConfig, {"model": "id-codeformer", "download": False,
+                                          "weights_dir": str(tmp_path / "none")})
+    with pytest.raises(MissingWeightsError, match="ArcFace"):
+        restore_video(media.plain(frames=4), tmp_path / "out.mp4", config)
+    assert not list(tmp_path.glob("*out*"))

@@ -213,6 +213,33 @@ class DlibEncoder:
         return _unit(np.array(self._rec.compute_face_descriptor(chips)))
 
 
+ARCFACE_WEIGHTS = ("arcface-w600k-r50", "arcface-ir-se50")
+
+
+def conditioning_backend(backend: str, store) -> str:
+    """The identity backend that gives an identity-conditioned model its vectors: an ArcFace
+    one. ``auto`` / ``off`` take the ArcFace weights present, else download IR-SE50 (MIT
+    licence) where the store may download.
+
+    Raises:
+        UsageError: ``dlib`` (its vectors are not ArcFace's).
+        MissingWeightsError: no ArcFace weights and no downloads.
+    """
+    if backend == "dlib":
+        raise UsageError("identity conditioning needs an ArcFace backend, not dlib")
+    if backend not in ("auto", "off"):
+        return backend
+    if any(store.find(name) is not None for name in ARCFACE_WEIGHTS):
+        return "auto"
+    if store.allow_download:
+        return "arcface-torch"
+    names = ", ".join(store.entry(n).filename for n in ARCFACE_WEIGHTS)
+    raise MissingWeightsError(
+        f"identity conditioning needs ArcFace weights ({names}) and downloads are off; run "
+        "`vidrestore weights fetch arcface-ir-se50` or put one in the weights folder"
+    )
+
+
 def build_encoder(backend: str, store, device: str = "cpu") -> tuple[FaceEncoder | None, str]:
     """The identity encoder for ``backend`` and a one-line reason.
 

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from ..config import to_mapping
-from ..errors import MissingWeightsError, UsageError
+from ..errors import UsageError
 from ..stage import FrameJob
 from .align import estimate_affine, warp_face
 from .cache import CachedFaces, CacheWriter, FaceCache
@@ -29,6 +29,7 @@ from .identity import (
     IdentityCache,
     align_arcface,
     build_encoder,
+    conditioning_backend,
     face_quality,
     reference_identity,
 )
@@ -152,17 +153,11 @@ class FaceStage:
 
     def _build_encoder(self, store, conditioning: bool) -> tuple[FaceEncoder | None, str]:
         backend = self.config.identity.backend
-        if conditioning and backend in ("off", "dlib"):
-            if backend == "dlib":
-                raise UsageError("identity conditioning needs an ArcFace backend, not dlib")
-            backend = "auto"
+        if conditioning:
+            backend = conditioning_backend(backend, store)
         encoder, reason = build_encoder(backend, store, self.device)
         if conditioning and (encoder is None or not encoder.conditioning):
-            names = ", ".join(store.entry(n).filename for n in ("arcface-w600k-r50", "arcface-ir-se50"))
-            raise MissingWeightsError(
-                f"identity conditioning needs ArcFace weights ({names}); run "
-                "`vidrestore weights fetch arcface-ir-se50` or put one in the weights folder"
-            )
+            raise UsageError(f"identity backend {backend!r} gives no ArcFace vectors for conditioning")
         return encoder, reason
 
     @property
