@@ -123,23 +123,18 @@ def restore_video(
     from .faces.stage import FaceStage, PasteStage
     from .models import get_spec
 
-    target = check_output_path(target, overwrite=overwrite)
-    if not target.suffix:
-        raise UsageError(f"cannot tell the container format of {target.name!r}: give OUTPUT an "
-                         "extension such as .mp4, .mkv, .mov or .webm")
-    if max_frames is not None and max_frames < 1:
-        raise UsageError(f"--max-frames must be >= 1, got {max_frames}")
+    target = _check_request(target, overwrite, max_frames)
     reader = VideoReader(source)
     device = resolve_device(config.device)
     store = WeightStore(config.weights_dir, allow_download=config.download)
     notes = Notes(log)
+    reference = _read_reference(config.reference) if config.reference else None
     if restorer is None:
         if config.model != "passthrough" and get_spec(config.model).needs_identity:
             conditioning_backend(config.faces.identity.backend, store)  # fail before a long engine build
         restorer = build_restorer(config, store, device, log=notes)
     else:
         restorer = check_restorer(restorer)
-    reference = _read_reference(config.reference) if config.reference else None
     face_config = config.faces
     if restorer.face_size != face_config.face_size:  # the network decides the crop size
         face_config = dataclasses.replace(face_config, face_size=restorer.face_size)
@@ -216,6 +211,17 @@ def _encode(tmp: Path, reader: VideoReader, config: RestoreConfig, stages, clock
         writer.abort()
         raise
     return frames
+
+
+def _check_request(target: str | Path, overwrite: bool, max_frames: int | None) -> Path:
+    """What can be refused before any work: the output path and the frame limit."""
+    target = check_output_path(target, overwrite=overwrite)
+    if not target.suffix:
+        raise UsageError(f"cannot tell the container format of {target.name!r}: give OUTPUT an "
+                         "extension such as .mp4, .mkv, .mov or .webm")
+    if max_frames is not None and max_frames < 1:
+        raise UsageError(f"--max-frames must be >= 1, got {max_frames}")
+    return target
 
 
 def _stopped_early(frames: int, max_frames: int | None) -> bool:
