@@ -273,7 +273,7 @@ def build_restorer(config: RestoreConfig, store: WeightStore, device: torch.devi
         backend, why = choose_backend(device, precision)
         log(f"engine: auto picked {backend}: {why}")
     engine = build_engine(net, io, backend=backend, precision=precision, device=device,
-                          batch=batch_profile(backend, config.batch_size, batch_sizes),
+                          batch=batch_profile(backend, config.batch_for(device), batch_sizes),
                           cache=cache, log=log, owned=True)
     log(f"engine: {engine.info.describe()}")
     return EngineRestorer(engine)

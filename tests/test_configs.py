@@ -49,3 +49,10 @@ def test_fingerprint_tracks_settings_that_change_the_output():
     assert base.fingerprint() == RestoreConfig().fingerprint()
     assert base.fingerprint() != RestoreConfig(fidelity=0.7).fingerprint()
     assert base.fingerprint() == RestoreConfig(queue_size=9).fingerprint()
+
+
+def test_batch_size_defaults_by_device_unless_given():
+    assert RestoreConfig().batch_for("cpu") == 1 and RestoreConfig().batch_for("cuda:0") == 8
+    assert RestoreConfig(batch_size=3).batch_for("cpu") == 3
+    with pytest.raises(ConfigError):
+        RestoreConfig(batch_size=0)

@@ -187,7 +187,7 @@ def run_bench(
         model=config.model,
         precision=info.precision if info else "n/a",
         device=str(device),
-        batch_size=config.batch_size,
+        batch_size=config.batch_for(device),
         frames=summary.frames,
         faces=summary.faces,
         seconds=round(summary.seconds, 4),

@@ -147,7 +147,7 @@ def restore_video(
         log=notes,
     )
     notes(faces.summary)
-    restore = RestoreStage(restorer, fidelity=config.fidelity, batch_size=config.batch_size)
+    restore = RestoreStage(restorer, fidelity=config.fidelity, batch_size=config.batch_for(device))
     paste = PasteStage(faces.masker, overlay=config.overlay)
 
     clock = clock if clock is not None else StageClock()

@@ -40,7 +40,8 @@ class RestoreConfig:
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         precision: ``auto`` (fp16 on CUDA, fp32 on CPU), ``fp32``, ``fp16`` or ``bf16``.
         engine: restoration backend (``auto`` picks the fastest available).
-        batch_size: faces per network call, gathered across frames.
+        batch_size: faces per network call, gathered across frames (None: by device, see
+            ``batch_for``).
         encode: codec and quality of the output.
         faces: the face stage.
         overlay: draw what the face stage found (boxes, landmarks, track ids).
@@ -57,7 +58,7 @@ class RestoreConfig:
     device: Device = "auto"
     precision: Precision = "auto"
     engine: str = "auto"
-    batch_size: int = 4
+    batch_size: int | None = None
     encode: EncodeSettings = field(default_factory=EncodeSettings)
     faces: FaceConfig = field(default_factory=FaceConfig)
     overlay: bool = False
@@ -72,10 +73,19 @@ class RestoreConfig:
             raise ConfigError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
         if not 0.0 <= self.fidelity <= 1.0:
             raise ConfigError(f"fidelity must be within 0..1, got {self.fidelity}")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
         if self.queue_size < 1:
             raise ConfigError(f"queue size must be >= 1, got {self.queue_size}")
+
+    def batch_for(self, device) -> int:
+        """Faces per network call on ``device``: ``batch_size``, else 1 on a CPU (measured:
+        one 512² face already fills the cores, and a batch of 4 holds 4× the activations,
+        docs/benchmarks.md) and 8 on a GPU (the artifacts' batch profile; not yet tuned by
+        a GPU measurement)."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return 8 if str(device).startswith("cuda") else 1
 
     def fingerprint(self) -> str:
         """A hash of every setting that changes the output (paths of weights by content name)."""

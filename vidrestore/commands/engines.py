@@ -98,7 +98,7 @@ def _build(config, cache, args, log) -> int:
     if backend == "torch":
         print("the torch engine runs the network as it is: nothing to build")
         return 0
-    batch = batch_profile(backend, config.batch_size, args.batch_sizes)
+    batch = batch_profile(backend, config.batch_for(device), args.batch_sizes)
     engine = build_engine(net, io, backend=backend, precision=precision, device=device, batch=batch,
                           cache=cache, log=log, digest=model_hash(net), owned=True)
     print(f"{engine.info.describe()}")

@@ -36,7 +36,8 @@ def add_restore_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"),
                      help="default auto: fp16 on CUDA, fp32 on CPU")
     run.add_argument("--engine", choices=ENGINES, help="restoration backend (default auto)")
-    run.add_argument("--batch-size", type=int, metavar="N", help="faces per network call (default 4)")
+    run.add_argument("--batch-size", type=int, metavar="N",
+                     help="faces per network call (default: 1 on a CPU, 8 on a GPU)")
     faces = parser.add_argument_group("faces")
     faces.add_argument("--detector", choices=("auto", "retinaface", "retinaface-mobilenet", "mtcnn"),
                        help="default auto: RetinaFace if its weights are present, else MTCNN")
