@@ -49,6 +49,7 @@ def test_fingerprint_tracks_settings_that_change_the_output():
     assert base.fingerprint() == RestoreConfig().fingerprint()
     assert base.fingerprint() != RestoreConfig(fidelity=0.7).fingerprint()
     assert base.fingerprint() == RestoreConfig(queue_size=9).fingerprint()
+    assert base.fingerprint() == RestoreConfig(batch_size=4).fingerprint()
 
 
 def test_batch_size_defaults_by_device_unless_given():

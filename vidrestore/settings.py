@@ -88,9 +88,14 @@ class RestoreConfig:
         return 8 if str(device).startswith("cuda") else 1
 
     def fingerprint(self) -> str:
-        """A hash of every setting that changes the output (paths of weights by content name)."""
+        """A hash of every setting that changes the output (paths of weights by content name).
+
+        Speed and memory settings are left out: the queue size, and the batch size (a batch
+        changes results only by floating-point rounding; a batch job must not redo finished
+        files because a later run gathers faces differently)."""
         data = to_mapping(self)
         data.pop("queue_size")
+        data.pop("batch_size")
         data.pop("face_cache")
         data.pop("download")
         data.pop("weights_dir")
