@@ -62,6 +62,7 @@ class VideoReader:
         self.colour = ColourModel.for_video(self.info)
         self.threads = threads
         self.damaged_packets = 0
+        self._error: av.error.FFmpegError | None = None
 
     def frames(self, *, limit: int | None = None) -> Iterator[Frame]:
         """Yield every frame in presentation order (or the first ``limit``)."""
@@ -73,12 +74,8 @@ class VideoReader:
             index = 0
             last_pts = None
             step = _nominal_step(stream)
-            self.damaged_packets = 0
-            error: av.error.FFmpegError | None = None
+            self.damaged_packets, self._error = 0, None
             for av_frame in self._decode(container, stream):
-                if isinstance(av_frame, av.error.FFmpegError):
-                    error = av_frame
-                    continue
                 pts = av_frame.pts
                 if pts is None:  # raw elementary streams carry no timestamps
                     pts = 0 if last_pts is None else last_pts + step
@@ -91,13 +88,15 @@ class VideoReader:
                 if limit is not None and index >= limit:
                     return
         if index == 0:
-            detail = f"cannot decode {self.path}: {error}" if error else f"no decodable video frames in {self.path}"
-            raise InputError(detail)
+            if self._error is not None:
+                raise InputError(f"cannot decode {self.path}: {self._error}")
+            raise InputError(f"no decodable video frames in {self.path}")
 
-    def _decode(self, container, stream) -> Iterator[av.VideoFrame | av.error.FFmpegError]:
-        """Decoded frames packet by packet: an undecodable packet yields its error (and is
-        counted) and decoding goes on, as players do; a container that cannot be read any
-        further (a truncated file) ends the stream."""
+    def _decode(self, container, stream) -> Iterator[av.VideoFrame]:
+        """Decoded frames, packet by packet: an undecodable packet is counted and skipped and
+        decoding goes on, as players do; a container that cannot be read any further (a
+        truncated file) ends the stream. The last error is kept for the message if nothing
+        decodes at all."""
         packets = container.demux(stream)
         while True:
             try:
@@ -105,13 +104,13 @@ class VideoReader:
             except StopIteration:
                 return
             except av.error.FFmpegError as exc:
-                yield exc
+                self._error = exc
                 return
             try:
                 frames = packet.decode()
             except av.error.FFmpegError as exc:
                 self.damaged_packets += 1
-                yield exc
+                self._error = exc
                 continue
             yield from frames
 

@@ -2,8 +2,9 @@
 
 Each stream is copied packet for packet when the output container accepts its codec, and
 otherwise re-encoded: audio to AAC (Opus for WebM, which takes no AAC), text subtitles to
-the container's text format (``mov_text`` for MP4/MOV, SubRip for Matroska, WebVTT for WebM). Bitmap subtitles that the container cannot
-hold, and data streams, are left out with a note.
+the container's text format (``mov_text`` for MP4/MOV, SubRip for Matroska, WebVTT for
+WebM). Bitmap subtitles that the container cannot hold, and data streams, are left out with
+a note; a damaged packet the muxer refuses is dropped and counted.
 
 The input is opened a second time just for these streams, and ``pump(until)`` muxes their
 packets up to the video's current time, so audio stays interleaved with video without
