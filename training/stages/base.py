@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidrestore.errors import ConfigError, WeightsMismatchError
-from vidrestore.models import CodeFormer, CodeFormerPP, VQAutoEncoder, build_model, get_spec, load_strict, read_state_dict
+from vidrestore.models import CodeFormer, CodeFormerPP, IDCodeFormer, VQAutoEncoder, build_model, get_spec, load_strict, read_state_dict
 from vidrestore.models.checkpoint import LoadReport
 from vidrestore.weights import WeightStore
 
@@ -55,6 +55,7 @@ class Stage:
     disc: nn.Module | None = None
     perceptual: FrozenModule | None = None
     identity: IdentityEncoder | None = None
+    with_identity: bool = False
 
     def __init__(self, cfg: TrainConfig, ctx: TrainerContext) -> None:
         self.cfg, self.ctx = cfg, ctx
@@ -107,6 +108,17 @@ class Stage:
 
     def build_identity(self) -> IdentityEncoder:
         return build_identity(self.ctx.store, stand_in=self.cfg.smoke, log=self.ctx.log).to(self.ctx.device)
+
+    def use_identity_if_conditioned(self) -> None:
+        """For an ID-CodeFormer ``net``: the identity-grouped data layout, and the frozen
+        ArcFace that conditions on references and gives the identity loss."""
+        self.with_identity = self.needs_identity_layout = isinstance(self.net, IDCodeFormer)
+        if self.with_identity:
+            self.identity = self.build_identity()
+
+    def condition(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The network's identity input for ``batch`` (its reference faces' vectors), if any."""
+        return {"identity": self.embed(batch["ref"])} if self.with_identity else {}
 
     def embed(self, faces: Tensor) -> Tensor:
         """Identity vectors ``B×512`` of faces (no gradients)."""
@@ -179,6 +191,18 @@ def frozen_vqgan(net: nn.Module, path: Path | None, cfg: TrainConfig, log: Calla
     else:
         raise ConfigError(f"{cfg.name}: set `vqgan` (or `init`) to the Stage I VQGAN checkpoint that gives HQ codes")
     return vq.eval().requires_grad_(False)
+
+
+def codeformer_pp_network(cfg: TrainConfig, ctx, *, trained: tuple[str, ...], without_init: str) -> nn.Module:
+    """A CodeFormer++ stage's network: ``init`` loaded, only ``trained`` prefixes trainable;
+    a real run without ``init`` logs ``without_init``."""
+    net = build_network(cfg)
+    if cfg.init is not None:
+        load_init(net, cfg.init, cfg, ctx.log)
+    elif not cfg.smoke:
+        ctx.log(f"warning: no init: {without_init}")
+    freeze_all_but(net, trained)
+    return net
 
 
 def code_networks(cfg: TrainConfig, vqgan: Path | None, ctx) -> tuple[nn.Module, VQAutoEncoder]:

@@ -23,7 +23,6 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from vidrestore.models import IDCodeFormer
 
 from ..config import AdversarialLosses, DataConfig, OptimConfig, TrainConfig
 from ..data.degradations import DegradationConfig
@@ -66,21 +65,15 @@ class CFTStage(Stage):
         super().__init__(cfg, ctx)
         self.losses = cfg.losses
         self.net, self.vqgan = code_networks(cfg, cfg.vqgan, ctx)
-        self.with_identity = isinstance(self.net, IDCodeFormer)
-        self.needs_identity_layout = self.with_identity
         for name, p in self.net.named_parameters():
             p.requires_grad_(not name.startswith(("quantize.", "generator.")))
         self.build_adversary(self.losses)
-        if self.with_identity:
-            self.identity = self.build_identity()
-
-    def _condition(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        return {"identity": self.embed(batch["ref"])} if self.with_identity else {}
+        self.use_identity_if_conditioned()
 
     def train_step(self, batch: dict[str, Tensor], step: int) -> dict[str, Tensor]:
         L, hq = self.losses, batch["hq"]
         codes = hq_codes(self.vqgan, hq)
-        condition = self._condition(batch)
+        condition = self.condition(batch)
         if "lq_large" in batch and L.large_every > 0 and step % L.large_every == L.large_every - 1:
             with self.ctx.autocast():
                 logits, lq_feat = self.net.code_only(batch["lq_large"], **condition)

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ..config import OptimConfig, TrainConfig
 from ..losses.registration import flow_smoothness, local_ncc
-from .base import Stage, build_network, freeze_all_but, load_init
+from .base import Stage, codeformer_pp_network
 
 
 @dataclass(frozen=True)
@@ -45,12 +45,8 @@ class DAMStage(Stage):
     def __init__(self, cfg: DAMStageConfig, ctx) -> None:
         super().__init__(cfg, ctx)
         self.losses = cfg.losses
-        self.net = build_network(cfg)
-        if cfg.init is not None:
-            load_init(self.net, cfg.init, cfg, ctx.log)
-        elif not cfg.smoke:
-            ctx.log("warning: no init: the frozen CodeFormer part is random, DAM learns nothing useful")
-        freeze_all_but(self.net, ("dam.",))
+        self.net = codeformer_pp_network(cfg, ctx, trained=("dam.",), without_init=(
+            "the frozen CodeFormer part is random, DAM learns nothing useful"))
 
     def train_mode(self) -> None:
         self.net.eval()

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ..config import AdversarialLosses, OptimConfig, TrainConfig
 from ..losses.metric import anchor_positive, batch_negatives, metric_loss
-from .base import Stage, build_network, freeze_all_but, load_init
+from .base import Stage, codeformer_pp_network
 
 
 @dataclass(frozen=True)
@@ -49,13 +49,9 @@ class TGRNStage(Stage):
     def __init__(self, cfg: TGRNStageConfig, ctx) -> None:
         super().__init__(cfg, ctx)
         self.losses = cfg.losses
-        self.net = build_network(cfg)
-        if cfg.init is not None:
-            load_init(self.net, cfg.init, cfg, ctx.log)
-        elif not cfg.smoke:
-            ctx.log("warning: no init: the frozen CodeFormer part and DAM are random")
         self.trained_prefixes = ("tgrn.", "dam.") if cfg.train_dam else ("tgrn.",)
-        freeze_all_but(self.net, self.trained_prefixes)
+        self.net = codeformer_pp_network(cfg, ctx, trained=self.trained_prefixes,
+                                         without_init="the frozen CodeFormer part and DAM are random")
         self.build_adversary(self.losses)
 
     def train_mode(self) -> None:

@@ -22,10 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vidrestore.models import IDCodeFormer
 
 from ..config import OptimConfig, TrainConfig
-from .base import Stage, code_losses, code_networks, hq_codes
+from .base import Stage, code_losses, code_networks, freeze_all_but, hq_codes
 
 TRAINED = ("encoder.", "position_emb", "feat_emb.", "ft_layers.", "idx_pred_layer.", "identity_tokens.", "id_cross_layers.")
 
@@ -70,17 +69,13 @@ class TransformerStage(Stage):
         super().__init__(cfg, ctx)
         self.losses = cfg.losses
         self.net, self.vqgan = code_networks(cfg, cfg.vqgan, ctx)
-        self.with_identity = isinstance(self.net, IDCodeFormer)
-        self.needs_identity_layout = self.with_identity
-        for name, p in self.net.named_parameters():
-            p.requires_grad_(name.startswith(TRAINED))
-        if self.with_identity:
-            self.identity = self.build_identity()
+        freeze_all_but(self.net, TRAINED)
+        self.use_identity_if_conditioned()
 
     def train_step(self, batch: dict[str, Tensor], step: int) -> dict[str, Tensor]:
         lq, hq, L = batch["lq"], batch["hq"], self.losses
         codes = hq_codes(self.vqgan, hq)
-        condition = {"identity": self.embed(batch["ref"])} if self.with_identity else {}
+        condition = self.condition(batch)
         with self.ctx.autocast():
             logits, lq_feat = self.net.code_only(lq, **condition)
             total, logs = code_losses(self.net, logits, lq_feat, codes, L)
