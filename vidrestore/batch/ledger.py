@@ -300,7 +300,8 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
     for old in range(version, SCHEMA_VERSION):
         for statement in _MIGRATIONS[old]:
             db.execute(statement)
-    db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+    if row is None or version < SCHEMA_VERSION:
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
 
 
 def _run_of(db: sqlite3.Connection, file_id: int) -> str | None:
