@@ -78,6 +78,16 @@ def test_bench_library_result(media):
     assert "passthrough" in format_table([result])
 
 
+def test_bench_on_a_webm_input_writes_a_container_its_codec_fits(tmp_path):
+    from vidrestore.io.synthetic import face_clip_frames, write_video
+
+    src = tmp_path / "clip.webm"  # x264, the default codec, does not go into WebM
+    write_video(src, face_clip_frames(4, 160, 120), fps=24, codec="libvpx-vp9")
+    result = run_bench(src, RestoreConfig(model="passthrough", device="cpu", download=False),
+                       warmup=0, output=None)
+    assert result.frames == 4
+
+
 def test_bench_rejects_unknown_engines(media, capsys):
     assert main(["bench", str(media.faces(4)), "--compare", "torch,warp-drive", *BASE]) == 2
     assert "unknown engine" in capsys.readouterr().err

@@ -154,6 +154,7 @@ def run_bench(
     """
     from engines import build_restorer
 
+    from .io.encoding import output_suffix
     from .restore import Notes, resolve_device, restore_video
     from .weights import WeightStore
 
@@ -169,7 +170,7 @@ def run_bench(
     restorer = build_restorer(config, store, device, log=notes, tiny=tiny)
     build_seconds = time.perf_counter() - start
     info = getattr(getattr(restorer, "engine", None), "info", None)
-    suffix = Path(source).suffix or ".mp4"
+    suffix = output_suffix(Path(source).suffix or ".mp4", config.encode.codec)  # a .webm input: .mkv
     with tempfile.TemporaryDirectory(prefix="vidrestore-bench-") as tmp:
         if warmup > 0:
             restore_video(source, Path(tmp) / f"warmup{suffix}", config, overwrite=True, restorer=restorer,

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable, Sequence
 
 from ..errors import InputNotFoundError, UsageError
+from ..io.encoding import output_suffix
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (
     ".mp4", ".m4v", ".mov", ".qt", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".mts",
@@ -27,17 +28,6 @@ VIDEO_EXTENSIONS: tuple[str, ...] = (
 )
 """Files a folder input contributes when no ``--glob`` is given (case-insensitive)."""
 
-# Containers each encoder's output may keep (the input's extension, if listed), and the one
-# it gets otherwise: FFV1 is archived in Matroska, ProRes lives in QuickTime.
-_KEEPS: dict[str, frozenset[str]] = {
-    "libx264": frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".flv", ".3gp"}),
-    "libx265": frozenset({".mp4", ".mov", ".mkv"}),
-    "libvpx-vp9": frozenset({".webm", ".mkv", ".mp4"}),
-    "prores_ks": frozenset({".mov", ".mkv"}),
-    "ffv1": frozenset({".mkv"}),
-}
-_FALLBACK: dict[str, str] = {"libx264": ".mkv", "libx265": ".mkv", "libvpx-vp9": ".webm", "prores_ks": ".mov",
-                             "ffv1": ".mkv"}
 
 
 @dataclass(frozen=True)
@@ -135,11 +125,6 @@ def _search(folder: Path, patterns: Sequence[str] | None, skip: set[str]) -> Ite
 def relative_key(path: Path, root: Path) -> str:
     """``path`` relative to ``root``, ``/``-separated."""
     return PurePosixPath(*Path(os.path.relpath(path, root)).parts).as_posix()
-
-
-def output_suffix(suffix: str, codec: str) -> str:
-    """The output's extension: the input's, unless ``codec`` does not belong in it."""
-    return suffix if suffix.lower() in _KEEPS[codec] else _FALLBACK[codec]
 
 
 def plan_outputs(files: Sequence[Path], root: Path, outdir: str | Path, codec: str) -> list[BatchItem]:

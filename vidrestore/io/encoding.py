@@ -21,6 +21,24 @@ _VP9_SPEED = {"ultrafast": 5, "superfast": 5, "veryfast": 5, "faster": 4, "fast"
               "slow": 2, "slower": 1, "veryslow": 0, "placebo": 0}
 
 
+# Containers each encoder's output may keep (the input's extension, if listed), and the one
+# it gets otherwise: FFV1 is archived in Matroska, ProRes lives in QuickTime.
+_KEEPS: dict[str, frozenset[str]] = {
+    "libx264": frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".flv", ".3gp"}),
+    "libx265": frozenset({".mp4", ".mov", ".mkv"}),
+    "libvpx-vp9": frozenset({".webm", ".mkv", ".mp4"}),
+    "prores_ks": frozenset({".mov", ".mkv"}),
+    "ffv1": frozenset({".mkv"}),
+}
+_FALLBACK: dict[str, str] = {"libx264": ".mkv", "libx265": ".mkv", "libvpx-vp9": ".webm", "prores_ks": ".mov",
+                             "ffv1": ".mkv"}
+
+
+def output_suffix(suffix: str, codec: str) -> str:
+    """The output's extension: the input's, unless ``codec`` does not belong in it."""
+    return suffix if suffix.lower() in _KEEPS[codec] else _FALLBACK[codec]
+
+
 def default_codec(output: str | Path) -> str:
     """The encoder used when none is asked for: x264, or VP9 for WebM (which takes no H.264)."""
     return "libvpx-vp9" if Path(output).suffix.lower() == ".webm" else "libx264"
