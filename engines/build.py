@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from vidrestore.errors import EngineError, UsageError
+from vidrestore.faces.identity import conditioning_backend
 from vidrestore.models.registry import ModelSpec, build_model, get_spec, load_checkpoint
 from vidrestore.restore_stage import PassthroughRestorer
 from vidrestore.settings import RestoreConfig
@@ -266,6 +267,8 @@ def build_restorer(config: RestoreConfig, store: WeightStore, device: torch.devi
     """The ``Restorer`` for ``config.model`` on ``device`` with ``config.engine``."""
     if config.model == "passthrough":
         return PassthroughRestorer(config.faces.face_size)
+    if get_spec(config.model).needs_identity:  # the face stage will need ArcFace: say so before a long build
+        conditioning_backend(config.faces.identity.backend, store)
     net, io = load_network(config, store, log=log, tiny=tiny)
     precision = resolve_precision(config.precision, device)
     backend = config.engine

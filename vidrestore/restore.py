@@ -119,9 +119,7 @@ def restore_video(
         InputError, OutputError, UsageError, WeightsError: see ``vidrestore.errors``.
     """
     from engines import build_restorer
-    from .faces.identity import conditioning_backend
     from .faces.stage import FaceStage, PasteStage
-    from .models import get_spec
 
     target = _check_request(target, overwrite, max_frames)
     reader = VideoReader(source)
@@ -130,8 +128,6 @@ def restore_video(
     notes = Notes(log)
     reference = _read_reference(config.reference) if config.reference else None
     if restorer is None:
-        if config.model != "passthrough" and get_spec(config.model).needs_identity:
-            conditioning_backend(config.faces.identity.backend, store)  # fail before a long engine build
         restorer = build_restorer(config, store, device, log=notes)
     else:
         restorer = check_restorer(restorer)
