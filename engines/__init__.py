@@ -4,7 +4,10 @@
     out = engine.run(x, identity, w)           # B×3×S×S in [-1, 1], on the engine's device
     restorer = EngineRestorer(engine)          # the pipeline's Restorer (numpy in / out)
 
-``build_restorer(config, store, device)`` does all of it from a ``RestoreConfig``.
+Engines know networks (``vidrestore.models``), devices and precisions, nothing of the
+pipeline: ``vidrestore.pipeline.build.build_restorer`` composes a ``RestoreConfig`` into a
+network with its weights and hands it to ``build_engine``. Installed as
+``vidrestore.engines`` (the folder is ``engines/`` at the top of the repository).
 """
 
 from .base import BACKENDS, Engine, EngineInfo
@@ -13,14 +16,12 @@ from .build import (
     backend_unavailable,
     batch_profile,
     build_engine,
-    build_restorer,
     choose_backend,
-    load_network,
     resolve_precision,
 )
 from .cache import EngineCache, EngineKey, model_hash
 from .network import EngineNetwork, NetworkIO, network_io
-from .restorer import EngineRestorer
+from .restorer_adapter import EngineRestorer
 
 __all__ = [
     "BACKENDS",
@@ -35,9 +36,7 @@ __all__ = [
     "backend_unavailable",
     "batch_profile",
     "build_engine",
-    "build_restorer",
     "choose_backend",
-    "load_network",
     "model_hash",
     "network_io",
     "resolve_precision",

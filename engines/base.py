@@ -8,7 +8,7 @@ then it runs batches of aligned faces already on its device:
     w:        CodeFormer's fidelity weight — an input of every backend, never a constant
     returns   B×3×S×S float32 in [−1, 1] on the same device
 
-``EngineRestorer`` (engines.restorer) turns any engine into the pipeline's ``Restorer``.
+``EngineRestorer`` (engines.restorer_adapter) turns any engine into the pipeline's ``Restorer``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from typing import Protocol, runtime_checkable
 
 from torch import Tensor
 
-BACKENDS: tuple[str, ...] = ("torch", "compiled", "compiled-jit", "onnxruntime", "tensorrt")
-"""Every backend ``build_engine`` knows. ``compiled`` is an AOTInductor package on disk;
-``compiled-jit`` is ``torch.compile`` in the running process (no artifact)."""
+from vidrestore.names import BackendName, choices
+
+BACKENDS: tuple[str, ...] = choices(BackendName)
+"""Every backend ``build_engine`` knows (``vidrestore.names.BackendName``)."""
 
 
 @dataclass(frozen=True)

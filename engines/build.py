@@ -1,8 +1,9 @@
-"""From a ``RestoreConfig`` to a ready ``Restorer``: network, weights, backend, precision.
+"""From a loaded network to a ready engine: backend, precision, device, cached artifact.
 
-``build_engine`` turns a loaded network into any backend (building or loading the cached
-artifact); ``choose_backend`` is what ``--engine auto`` means; ``build_restorer`` is the one
-call ``restore_video`` makes.
+``build_engine`` turns a network into any backend (building the artifact, or loading it from
+the cache); ``choose_backend`` is what ``--engine auto`` means; ``resolve_precision`` what
+``--precision auto`` means. The engines know networks, devices and precisions only: which
+network and weights a run uses is decided above them (``vidrestore.pipeline.build``).
 """
 
 from __future__ import annotations
@@ -18,16 +19,11 @@ import torch
 from torch import nn
 
 from vidrestore.errors import EngineError, UsageError
-from vidrestore.faces.identity import conditioning_backend
-from vidrestore.models.registry import ModelSpec, build_model, get_spec, load_checkpoint
-from vidrestore.restore_stage import PassthroughRestorer
-from vidrestore.settings import RestoreConfig
-from vidrestore.weights import WeightStore
+from vidrestore.names import BackendName, check_covers
 
 from .base import BACKENDS, Engine
 from .cache import EngineCache, EngineKey, device_kind, model_hash
-from .network import DTYPES, EngineNetwork, NetworkIO, PrecisionPlan, network_io, precision_plan
-from .restorer import EngineRestorer
+from .network import DTYPES, EngineNetwork, NetworkIO, PrecisionPlan, precision_plan
 from .torch_eager import TorchEngine
 
 Log = Callable[[str], None]
@@ -56,6 +52,9 @@ PRECISIONS: dict[str, tuple[str, ...]] = {
     "onnxruntime": ("fp32", "fp16"),
     "tensorrt": ("fp32", "fp16"),
 }
+"""The precisions each backend runs in."""
+
+check_covers(BackendName, PRECISIONS, "engines.build.PRECISIONS")
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -226,57 +225,3 @@ def build_engine(net: nn.Module, io: NetworkIO, *, backend: str, precision: str,
         note_build("a TensorRT engine")
     path, _ = cache.get_or_build(key, "model.plan", build, log)
     return TensorRTEngine(path, io, device=device, precision=precision, batch=batch)
-
-
-def weights_path(spec: ModelSpec, config: RestoreConfig, store: WeightStore, log: Log) -> Path:
-    """The checkpoint to load: ``--weights``, else the model's own trained weights if known
-    and present, else its base (official CodeFormer) weights, downloaded if allowed."""
-    if config.weights is not None:
-        return config.weights
-    trained = spec.trained_weights
-    if trained and trained in store.table and store.find(trained):
-        return store.require(trained)
-    if trained:
-        log(f"{spec.name}: no trained {spec.name} checkpoint found; starting from the official "
-            f"CodeFormer weights (new layers untrained; pass --weights for a trained one)")
-    return store.require(spec.base_weights)
-
-
-def load_network(config: RestoreConfig, store: WeightStore, *, log: Log = lambda line: None,
-                 tiny: bool = False) -> tuple[nn.Module, NetworkIO]:
-    """The network of ``config.model`` with its weights, and its ``NetworkIO``.
-
-    ``tiny``: the registry's test-size network with seeded random weights (no weight files):
-    for CI-speed runs of ``bench`` and ``engines``; its face size is the tiny config's.
-    """
-    spec = get_spec(config.model)
-    if tiny:
-        from vidrestore.models.synthetic import fill_seeded
-
-        net = fill_seeded(build_model(config.model, tiny=True))
-        log(f"{config.model}: tiny test network with seeded random weights")
-    else:
-        net = build_model(config.model)
-        log(load_checkpoint(net, weights_path(spec, config, store, log), name=config.model).summary())
-    return net.eval(), network_io(config.model, net, spec.needs_identity)
-
-
-def build_restorer(config: RestoreConfig, store: WeightStore, device: torch.device, *,
-                   log: Log = lambda line: None, tiny: bool = False, cache: EngineCache | None = None,
-                   batch_sizes: tuple[int, ...] = ()):
-    """The ``Restorer`` for ``config.model`` on ``device`` with ``config.engine``."""
-    if config.model == "passthrough":
-        return PassthroughRestorer(config.faces.face_size)
-    if get_spec(config.model).needs_identity:  # the face stage will need ArcFace: say so before a long build
-        conditioning_backend(config.faces.identity.backend, store)
-    net, io = load_network(config, store, log=log, tiny=tiny)
-    precision = resolve_precision(config.precision, device)
-    backend = config.engine
-    if backend == "auto":
-        backend, why = choose_backend(device, precision)
-        log(f"engine: auto picked {backend}: {why}")
-    engine = build_engine(net, io, backend=backend, precision=precision, device=device,
-                          batch=batch_profile(backend, config.batch_for(device), batch_sizes),
-                          cache=cache, log=log, owned=True)
-    log(f"engine: {engine.info.describe()}")
-    return EngineRestorer(engine)

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor
 
+from vidrestore import imaging
+
 from .base import Engine
 from .network import NetworkIO
 
@@ -25,9 +27,9 @@ _REFERENCE_OUTPUTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def psnr(a: Tensor, b: Tensor, peak: float = 2.0) -> float:
-    """PSNR in dB between two images in [−1, 1] (``peak`` = the range); inf when equal."""
-    mse = torch.mean((a.double().cpu() - b.double().cpu()) ** 2).item()
-    return math.inf if mse == 0 else 10 * math.log10(peak**2 / mse)
+    """PSNR in dB between two image tensors in [−1, 1] (``peak`` = the range); inf when equal
+    (``vidrestore.imaging.psnr`` on the host copies)."""
+    return imaging.psnr(a.detach().double().cpu().numpy(), b.detach().double().cpu().numpy(), peak)
 
 
 def face_batch(io: NetworkIO, batch: int, seed: int = 0) -> tuple[Tensor, Tensor | None]:

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from vidrestore.models.registry import ModelSpec
+
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 FP32_MODULES: tuple[str, ...] = (
@@ -122,11 +124,11 @@ class NetworkIO:
         return tuple(a.to(device) for a in args)
 
 
-def network_io(model: str, net: nn.Module, uses_identity: bool) -> NetworkIO:
-    """The ``NetworkIO`` of registry network ``net`` called ``model``."""
+def network_io(spec: ModelSpec, net: nn.Module) -> NetworkIO:
+    """The ``NetworkIO`` of ``net``, a network of the registry entry ``spec``."""
     core = _codeformer_part(net)
     identity_dim = getattr(getattr(net, "id_config", None), "identity_dim", 512)
-    return NetworkIO(model, core.config.img_size, uses_identity, model != "codeformer++", identity_dim)
+    return NetworkIO(spec.name, core.config.img_size, spec.needs_identity, spec.takes_fidelity, identity_dim)
 
 
 def _codeformer_part(net: nn.Module) -> nn.Module:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidrestore.io.synthetic import AudioSpec, face_clip_frames, gradient_frames, write_video
+from testkit.media import AudioSpec, face_clip_frames, gradient_frames, write_video
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,14 @@ import json
 import pytest
 import torch
 
-from vidrestore.bench import STAGES, BenchResult, PeakMemory, format_table, run_bench, split_stages
+from vidrestore.bench import (
+    STAGES,
+    BenchResult,
+    PeakMemory,
+    format_table,
+    run_bench,
+    split_stages,
+)
 from vidrestore.cli import main
 from vidrestore.settings import RestoreConfig
 
@@ -79,7 +86,7 @@ def test_bench_library_result(media):
 
 
 def test_bench_on_a_webm_input_writes_a_container_its_codec_fits(tmp_path):
-    from vidrestore.io.synthetic import face_clip_frames, write_video
+    from testkit.media import face_clip_frames, write_video
 
     src = tmp_path / "clip.webm"  # x264, the default codec, does not go into WebM
     write_video(src, face_clip_frames(4, 160, 120), fps=24, codec="libvpx-vp9")
@@ -99,7 +106,7 @@ def test_engines_list_empty_and_after_build(tmp_path, capsys):
     assert "no engines cached" in capsys.readouterr().out
     assert main(["engines", "--engine-dir", str(cache), "build", "--tiny", "--engine", "torch", *BASE]) == 0
     assert "nothing to build" in capsys.readouterr().out
-    from engines import EngineCache, EngineKey
+    from vidrestore.engines import EngineCache, EngineKey
 
     key = EngineKey("codeformer", "0123456789abcdef", "onnxruntime", "fp32", "cpu-avx512",
                     (("torch", "2.13.0"),), 64, (1, 8, 8))
@@ -129,7 +136,7 @@ def test_engines_build_then_list_then_check(tmp_path, capsys):
 
 
 def test_engines_check_skips_what_cannot_run(tmp_path, capsys):
-    from engines.tensorrt_engine import tensorrt_unavailable
+    from vidrestore.engines.tensorrt_engine import tensorrt_unavailable
 
     if tensorrt_unavailable() is None:
         pytest.skip("TensorRT is installed here")

@@ -57,3 +57,30 @@ def test_batch_size_defaults_by_device_unless_given():
     assert RestoreConfig(batch_size=3).batch_for("cpu") == 3
     with pytest.raises(ConfigError):
         RestoreConfig(batch_size=0)
+
+
+def test_paste_settings_come_from_flags_and_presets(tmp_path):
+    from vidrestore.cli import build_parser
+    from vidrestore.commands.restore import config_from_args
+
+    args = build_parser(None).parse_args(["in.mp4", "-o", "out.mp4", "--mask", "template",
+                                           "--paste-shape", "ellipse", "--paste-erode", "0.1",
+                                           "--paste-blur", "0.03"])
+    paste = config_from_args(args).paste
+    assert (paste.mask, paste.shape, paste.erode, paste.blur) == ("template", "ellipse", 0.1, 0.03)
+    preset = tmp_path / "p.yaml"
+    preset.write_text("paste:\n  shape: ellipse\n  erode: 0.08\n")
+    args = build_parser(None).parse_args(["in.mp4", "-o", "out.mp4", "--config", str(preset), "--paste-blur", "0.05"])
+    paste = config_from_args(args).paste
+    assert (paste.shape, paste.erode, paste.blur) == ("ellipse", 0.08, 0.05)
+    assert RestoreConfig().fingerprint() != config_from_args(args).fingerprint()
+
+
+def test_a_vocabulary_and_its_table_must_agree():
+    from typing import Literal
+
+    from vidrestore.names import check_covers
+
+    check_covers(Literal["a", "b"], ["b", "a"], "table")
+    with pytest.raises(RuntimeError, match=r"missing \['b'\].*not in names \['c'\]"):
+        check_covers(Literal["a", "b"], ["a", "c"], "table")

@@ -8,8 +8,9 @@ import av
 import numpy as np
 import pytest
 
+from vidrestore.imaging import psnr
 from vidrestore.io.reader import VideoReader
-from vidrestore.restore import restore_video
+from vidrestore.restore_video import restore_video
 from vidrestore.settings import RestoreConfig
 
 LOSSLESS = {"codec": "ffv1"}
@@ -24,11 +25,6 @@ def config(**faces) -> RestoreConfig:
 
 def frames_of(path):
     return [f.image.astype(np.float64) for f in VideoReader(path).frames()]
-
-
-def psnr(a, b, peak=255.0):
-    mse = float(np.mean((a - b) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(peak**2 / mse)
 
 
 class Negative:
@@ -89,7 +85,7 @@ def test_overlay_draws_on_every_frame_with_a_face(media, tmp_path):
 
 
 def test_timestamps_audio_and_rotation_survive_the_whole_pipeline(media, tmp_path):
-    from vidrestore.io.synthetic import AudioSpec, face_clip_frames, write_video
+    from testkit.media import AudioSpec, face_clip_frames, write_video
 
     pts = [0, 1, 2, 3, 5, 6, 7, 10, 11, 12, 13, 14]
     src = tmp_path / "rotated_vfr.mp4"
@@ -156,7 +152,7 @@ def test_a_max_frames_run_leaves_no_face_cache_for_the_whole_video(media, tmp_pa
 
 
 def test_undecodable_packets_are_skipped_and_the_rest_restored(tmp_path):
-    from vidrestore.io.synthetic import face_clip_frames, write_video
+    from testkit.media import face_clip_frames, write_video
 
     src = tmp_path / "tape.mp4"
     write_video(src, face_clip_frames(24, 160, 120), fps=24)
@@ -186,7 +182,7 @@ def test_a_failure_mid_run_leaves_nothing_at_the_target(media, tmp_path):
 
 
 def test_an_interrupt_while_opening_the_output_leaves_nothing(media, tmp_path, monkeypatch):
-    import vidrestore.restore as restore_module
+    import vidrestore.restore_video as restore_module
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # e.g. SIGTERM arriving while the encoder is set up

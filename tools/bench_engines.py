@@ -22,9 +22,15 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     import torch
+    from vidrestore.engines import (
+        batch_profile,
+        build_engine,
+        model_hash,
+        resolve_precision,
+    )
+    from vidrestore.engines.check import check_engine, face_batch
 
-    from engines import batch_profile, build_engine, load_network, model_hash, resolve_precision
-    from engines.check import check_engine, face_batch
+    from vidrestore.pipeline.build import load_network
     from vidrestore.settings import RestoreConfig
     from vidrestore.weights import WeightStore
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 
 def make_clip(path: Path, frames: int, width: int, height: int) -> Path:
-    from vidrestore.io.synthetic import face_clip_frames, write_video
+    from testkit.media import face_clip_frames, write_video
 
     path_points = ((0.25, 0.45), (0.75, 0.55), (0.3, 0.5), (0.7, 0.45))
     write_video(path, face_clip_frames(frames, width, height, face_size=min(width, height) // 2,

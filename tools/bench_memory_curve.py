@@ -20,8 +20,8 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     import psutil
 
-    from vidrestore.io.synthetic import face_clip_frames, write_video
-    from vidrestore.restore import restore_video
+    from testkit.media import face_clip_frames, write_video
+    from vidrestore.restore_video import restore_video
     from vidrestore.settings import RestoreConfig
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

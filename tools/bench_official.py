@@ -40,9 +40,9 @@ import numpy as np
 
 def import_official(root: Path):
     """The official modules, without running ``basicsr/__init__`` (it imports the training code)."""
-    from vidrestore.compat import ensure_torchvision
+    from vidrestore.faces.detect.retinaface import facexlib_retinaface
 
-    ensure_torchvision()
+    facexlib_retinaface()  # torchvision importable, and the official helper's RetinaFace NMS runs
     sys.path.insert(0, str(root))
     package = types.ModuleType("basicsr")
     package.__path__ = [str(root / "basicsr")]
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    official = import_official(args.official.resolve())  # makes torchvision importable first
+    official = import_official(args.official.resolve())  # makes torchvision importable first (compat)
     from torchvision.transforms.functional import normalize
 
     seed_facelib_weights()

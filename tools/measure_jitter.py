@@ -21,9 +21,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from testkit.jitter import ReplayDetector, measure_jitter  # noqa: E402
 from vidrestore.faces.config import FaceConfig  # noqa: E402
 from vidrestore.faces.detect import build_detector  # noqa: E402
-from vidrestore.faces.jitter import ReplayDetector, measure_jitter  # noqa: E402
 from vidrestore.weights import WeightStore  # noqa: E402
 
 
@@ -39,7 +39,7 @@ def video_frames(path: str, start: int, count: int):
 
 
 def astronaut_frames(count: int, period: float):
-    from vidrestore.faces.jitter import subpixel_face_frames
+    from testkit.jitter import subpixel_face_frames
 
     def frames():
         return subpixel_face_frames(count, 320, 240, face_size=120, period=period)

@@ -22,18 +22,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from testkit.media import face_clip_frames, write_video  # noqa: E402
 from vidrestore.config import from_mapping  # noqa: E402
 from vidrestore.faces.detect import build_detector  # noqa: E402
+from vidrestore.imaging import max_value, psnr, to_uint8  # noqa: E402
 from vidrestore.io.reader import VideoReader  # noqa: E402
-from vidrestore.io.synthetic import face_clip_frames, write_video  # noqa: E402
-from vidrestore.restore import restore_video  # noqa: E402
+from vidrestore.restore_video import restore_video  # noqa: E402
 from vidrestore.settings import RestoreConfig  # noqa: E402
 from vidrestore.weights import WeightStore  # noqa: E402
-
-
-def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(peak**2 / mse)
 
 
 def synthetic_clip(folder: Path, frames: int, size: tuple[int, int], bits: int) -> Path:
@@ -64,9 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         pairs = zip(VideoReader(source).frames(limit=args.frames), VideoReader(target).frames())
         for before, after in pairs:
             a, b = before.image, after.image
-            peak = 255.0 if a.dtype == np.uint8 else 65535.0
-            detect_input = a if a.dtype == np.uint8 else (a >> 8).astype(np.uint8)
-            for face in detector.detect([detect_input])[0]:
+            peak = max_value(a)
+            for face in detector.detect([to_uint8(a)])[0]:
                 x0, y0, x1, y1 = (int(round(v)) for v in face.box)
                 x0, y0 = max(x0, 0), max(y0, 0)
                 face_psnr.append(psnr(a[y0:y1, x0:x1], b[y0:y1, x0:x1], peak))

@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training.config import load_stage_config  # noqa: E402
-from training.stages import STAGES  # noqa: E402
-from training.trainer import Trainer  # noqa: E402
+from vidrestore.training.config import load_stage_config  # noqa: E402
+from vidrestore.training.stages import STAGES  # noqa: E402
+from vidrestore.training.trainer import Trainer  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "training"
 RUNS = {"vqgan": "vqgan", "transformer": "transformer", "id-transformer": "id_transformer", "cft": "cft",

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from vidrestore.models import CodeFormer, VQAutoEncoder
-from vidrestore.models.synthetic import seeded_faces, seeded_state_dict
+from vidrestore.models.seeded import seeded_faces, seeded_state_dict
 
 WEIGHTS = (0.0, 0.7)
 PIXELS = ((0, 0, 0), (1, 100, 200), (2, 256, 256), (0, 400, 77), (1, 511, 511))

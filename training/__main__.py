@@ -1,5 +1,6 @@
-"""``python -m training``: see ``training.cli``."""
+"""``python -m vidrestore.training`` (and, from the repository root, ``python -m training``):
+see ``vidrestore.training.cli``."""
 
-from .cli import main
+from vidrestore.training.cli import main
 
 raise SystemExit(main())

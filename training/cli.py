@@ -17,8 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-from vidrestore.cli import ArgumentParser
-from vidrestore.errors import VidrestoreError
+from vidrestore.cli import ArgumentParser, run_guarded
+from vidrestore.names import DetectorName, choices
 
 
 def _parser() -> ArgumentParser:
@@ -37,7 +37,7 @@ def _parser() -> ArgumentParser:
     p.add_argument("--input", type=Path, required=True)
     p.add_argument("--output", type=Path, required=True)
     p.add_argument("--size", type=int, default=512)
-    p.add_argument("--detector", default="auto", choices=("auto", "retinaface", "retinaface-mobilenet", "mtcnn"))
+    p.add_argument("--detector", default="auto", choices=choices(DetectorName))
     p.add_argument("--min-face", type=float, default=64.0, help="skip faces smaller than this (pixels)")
     p.add_argument("--all-faces", action="store_true", help="keep every face, not only the best")
     p.add_argument("--weights-dir", type=Path)
@@ -46,7 +46,7 @@ def _parser() -> ArgumentParser:
     p.add_argument("--gt", type=Path, required=True)
     p.add_argument("--weights-dir", type=Path)
     p.add_argument("--lpips-net", default="alex", choices=("alex", "vgg"))
-    p.add_argument("--detector", default="auto", choices=("auto", "retinaface", "retinaface-mobilenet", "mtcnn"))
+    p.add_argument("--detector", default="auto", choices=choices(DetectorName))
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", type=Path, help="also write the results (means and per image) here")
     p = sub.add_parser("smoke-data", help="write the tiny generated smoke dataset")
@@ -55,23 +55,16 @@ def _parser() -> ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        return _run(_parser().parse_args(argv))
-    except VidrestoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_guarded(lambda: _run(_parser().parse_args(argv)), "")
 
 
 def _run(args: argparse.Namespace) -> int:
     from vidrestore.weights import WeightStore
 
     if args.command == "prepare":
-        from vidrestore.faces.detect import build_detector
+        from vidrestore.training.data.prepare import prepare_folder
 
-        from .data.prepare import prepare_folder
+        from vidrestore.faces.detect import build_detector
 
         store = WeightStore(args.weights_dir, allow_download=False)
         detector = build_detector(args.detector, store)
@@ -93,7 +86,7 @@ def _run(args: argparse.Namespace) -> int:
             }, indent=1))
         return 0
     if args.command == "smoke-data":
-        from .data.smoke import make_smoke_dataset
+        from vidrestore.training.data.smoke import make_smoke_dataset
 
         print(make_smoke_dataset(args.output, log=print))
         return 0

@@ -15,13 +15,13 @@ from typing import Callable
 import cv2
 import numpy as np
 import torch
+from vidrestore.training.data.datasets import list_images
+from vidrestore.training.losses.identity import ArcFaceEncoder
+from vidrestore.training.losses.perceptual import BACKBONE_WEIGHTS, LPIPSDistance
 
 from vidrestore.errors import InputError, MissingWeightsError, WeightsError
 from vidrestore.weights import WeightStore
 
-from .data.datasets import list_images
-from .losses.identity import ArcFaceEncoder
-from .losses.perceptual import BACKBONE_WEIGHTS, LPIPSDistance
 from .metrics import from_uint8, landmark_distance, psnr, ssim
 
 METRICS = ("psnr", "ssim", "lpips", "ids", "lmd")

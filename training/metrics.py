@@ -8,12 +8,12 @@ distance in pixels between the 5 landmarks the runtime's detector finds in both 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 from torch import Tensor
+
+from vidrestore import imaging
 
 PSNR_CAP = 100.0
 """PSNR reported for identical images (their MSE is 0): a finite cap keeps means usable."""
@@ -33,8 +33,7 @@ def from_uint8(images: list[np.ndarray], device: torch.device | str = "cpu") -> 
 
 def psnr(a: np.ndarray, b: np.ndarray, cap: float = PSNR_CAP) -> float:
     """PSNR in dB of two uint8 images; ``cap`` when they are identical."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return cap if mse == 0 else min(cap, 10.0 * math.log10(255.0**2 / mse))
+    return imaging.psnr(a, b, 255.0, cap=cap)
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:

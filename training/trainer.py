@@ -23,6 +23,9 @@ import torch
 import yaml
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
+from vidrestore.training.data.datasets import FaceDataset, folder_paths, identity_paths
+from vidrestore.training.data.sampler import StreamSampler
+from vidrestore.training.data.smoke import make_smoke_dataset
 
 from vidrestore.config import to_mapping
 from vidrestore.errors import ConfigError
@@ -30,12 +33,19 @@ from vidrestore.weights import WeightStore
 
 from . import checkpoints as ckpt
 from .config import OptimConfig, TrainConfig
-from .data.datasets import FaceDataset, folder_paths, identity_paths
-from .data.sampler import StreamSampler
-from .data.smoke import make_smoke_dataset
 from .distributed import (
-    World, all_mean, autocast, average_gradients, barrier, broadcast_module, close_world, init_world,
-    main_first, rng_state, seed_step, set_rng_state,
+    World,
+    all_mean,
+    autocast,
+    average_gradients,
+    barrier,
+    broadcast_module,
+    close_world,
+    init_world,
+    main_first,
+    rng_state,
+    seed_step,
+    set_rng_state,
 )
 from .ema import EMA
 from .validation import Validator

@@ -10,10 +10,14 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
+from vidrestore.training.data.datasets import VALIDATION_EPOCH
+from vidrestore.training.losses.identity import ArcFaceEncoder, IdentityEncoder
+from vidrestore.training.losses.perceptual import (
+    BACKBONE_WEIGHTS,
+    FrozenModule,
+    LPIPSDistance,
+)
 
-from .data.datasets import VALIDATION_EPOCH
-from .losses.identity import ArcFaceEncoder, IdentityEncoder
-from .losses.perceptual import BACKBONE_WEIGHTS, FrozenModule, LPIPSDistance
 from .metrics import psnr, ssim, to_uint8
 
 GRID_ROWS = 4

@@ -24,7 +24,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .pipeline import StageClock
+from vidrestore.pipeline.runner import StageClock
+
 from .settings import RestoreConfig
 
 Log = Callable[[str], None]
@@ -152,10 +153,10 @@ def run_bench(
         output: keep the measured run's video here (default: a temporary file).
         log: receives set-up notes.
     """
-    from engines import build_restorer
+    from vidrestore.io.encoding import output_suffix
 
-    from .io.encoding import output_suffix
-    from .restore import Notes, resolve_device, restore_video
+    from .pipeline.build import build_restorer, resolve_device
+    from .restore_video import Notes, restore_video
     from .weights import WeightStore
 
     label = engine or config.engine
@@ -268,7 +269,7 @@ def to_json(results: Sequence[BenchResult], *, source: str | Path, command: str 
 
 def write_json(results: Sequence[BenchResult], path: str | Path, *, source: str | Path,
                command: str | None = None) -> Path:
-    from .io.atomic import write_text_atomic
+    from vidrestore.io.atomic import write_text_atomic
 
     text = json.dumps(to_json(results, source=source, command=command), indent=1, default=str) + "\n"
     write_text_atomic(path, text)

@@ -17,7 +17,7 @@ import argparse
 import importlib
 import signal
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .errors import Interrupted, UsageError, VidrestoreError
 
@@ -82,8 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
     args_list = argv[1:] if command else argv
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
-    try:
+
+    def run() -> int:
         parser = build_parser(command)
         if command is None and not args_list:
             parser.print_help()
@@ -93,24 +93,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             f".commands.{COMMANDS[command] if command else 'restore'}", __package__
         )
         return int(module.run(args) or 0)
+
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
+    try:
+        return run_guarded(run, "vidrestore: ", interrupted="interrupted; no output was left behind")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def run_guarded(body: Callable[[], int], prefix: str, *, interrupted: str = "interrupted") -> int:
+    """Run a command's ``body`` and turn what it raises into one line on stderr and an exit
+    code: a ``VidrestoreError``'s own code, 130 for Ctrl-C, 1 for running out of memory or an
+    internal error (re-raised with ``VIDRESTORE_DEBUG`` set). ``prefix`` starts each line."""
+    try:
+        return body()
     except KeyboardInterrupt:
-        print("vidrestore: interrupted; no output was left behind", file=sys.stderr)
+        print(f"{prefix}{interrupted}", file=sys.stderr)
         return Interrupted.exit_code
     except VidrestoreError as exc:
-        print(f"vidrestore: error: {exc}", file=sys.stderr)
+        print(f"{prefix}error: {exc}", file=sys.stderr)
         return exc.exit_code
     except MemoryError:
-        print("vidrestore: error: out of memory (try a smaller --batch-size)", file=sys.stderr)
+        print(f"{prefix}error: out of memory (try a smaller --batch-size)", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - the one place that catches everything
-        print(f"vidrestore: internal error: {type(exc).__name__}: {exc} "
+        print(f"{prefix}internal error: {type(exc).__name__}: {exc} "
               "(please report it with the command you ran)", file=sys.stderr)
         if _debug():
             raise
         return 1
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _main_thread() -> bool:

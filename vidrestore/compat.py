@@ -1,11 +1,20 @@
-"""Make torchvision importable where its compiled ops do not match the installed torch.
+"""The one way vidrestore imports torchvision and the libraries built on it (facexlib, lpips).
 
-The only torchvision wheel that pairs with the CPU torch build ships CUDA kernels, and
-``import torchvision`` then fails with ``operator torchvision::nms does not exist``.
-``ensure_torchvision()`` registers a pure-PyTorch ``torchvision::nms`` (and ``qnms``) before
-the import; everything else torchvision needs falls back to Python. Where the real ops load
-(a matching CUDA build) nothing is registered. facexlib and lpips import torchvision, so call
-this before importing them.
+Why it is needed: on x86_64 every torchvision wheel on PyPI is a CUDA build. Beside the CPU
+build of torch (``pip install torch==2.13.0`` with ``torchvision==0.28.0``, as
+``constraints.txt`` pins) its compiled ops do not load, and ``import torchvision`` fails with
+``RuntimeError: operator torchvision::nms does not exist``: its meta-kernel registrations
+need the ops' schemas. There is no PyPI pair for x86_64 with a CPU torchvision (the CPU wheels
+live on download.pytorch.org), so a patch-free import is possible only on machines whose
+torch and torchvision match (a CUDA machine, or aarch64 with torch 2.9.1 / torchvision 0.24.1).
+
+What ``import_needing_torchvision`` does there, and only there (where torchvision's own ops
+do not load): it defines the two op *schemas* torchvision declares (``torchvision::nms``,
+``torchvision::qnms``), without kernels, so ``import torchvision`` succeeds; torchvision's
+modules are not changed, and a call of a compiled op still fails as torchvision makes it
+fail (``torchvision_ops_missing`` tells). The one such call a vidrestore component makes —
+facexlib's RetinaFace NMS, through ``torchvision.ops.nms`` — is routed to vidrestore's own
+NMS by ``faces.detect.retinaface``. Where the ops load, it is a plain ``import_module``.
 """
 
 from __future__ import annotations
@@ -13,55 +22,47 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-import torch
-
-_registered = False
+_schemas = None  # the torch.library.Library holding the schemas, kept alive once defined
 
 
-def _nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Greedy non-maximum suppression: indices of kept boxes, highest score first."""
-    if boxes.numel() == 0:
-        return torch.empty(0, dtype=torch.long, device=boxes.device)
-    x1, y1, x2, y2 = boxes.float().unbind(1)
-    areas = (x2 - x1).clamp(min=0) * (y2 - y1).clamp(min=0)
-    order = scores.argsort(descending=True)
-    keep = []
-    suppressed = torch.zeros(len(order), dtype=torch.bool, device=boxes.device)
-    for rank in range(len(order)):
-        if suppressed[rank]:
-            continue
-        i = order[rank]
-        keep.append(i)
-        rest = order[rank + 1 :]
-        w = (torch.minimum(x2[i], x2[rest]) - torch.maximum(x1[i], x1[rest])).clamp(min=0)
-        h = (torch.minimum(y2[i], y2[rest]) - torch.maximum(y1[i], y1[rest])).clamp(min=0)
-        inter = w * h
-        iou = inter / (areas[i] + areas[rest] - inter).clamp(min=1e-12)
-        suppressed[rank + 1 :] |= iou > iou_threshold
-    return torch.stack(keep)
+def _compiled_ops_load() -> bool:
+    import torch
 
-
-def _has_op(name: str) -> bool:
     try:
-        getattr(torch.ops.torchvision, name)
+        torch.ops.torchvision.nms  # noqa: B018 - resolving the op is the check
         return True
     except (AttributeError, RuntimeError):
+        pass
+    try:  # torchvision registers its ops when its extension loads
+        import torchvision  # noqa: F401
+    except RuntimeError:
         return False
+    return bool(getattr(importlib.import_module("torchvision.extension"), "_has_ops", lambda: False)())
 
 
-def ensure_torchvision() -> ModuleType:
-    """Import torchvision, first registering pure-PyTorch NMS ops if the compiled ones are absent."""
-    global _registered
-    if not _registered and not _has_op("nms"):
-        lib = torch.library.Library("torchvision", "DEF")  # noqa: F841 - kept alive below
-        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        lib.impl("nms", _nms, "CompositeExplicitAutograd")
-        lib.impl("qnms", _nms, "CompositeExplicitAutograd")
-        globals()["_library"] = lib
-        _registered = True
-    torchvision = importlib.import_module("torchvision")
-    if _registered:
-        # torchvision.ops.nms refuses to run without its compiled extension; route it here.
-        torchvision.ops.nms = torchvision.ops.boxes.nms = _nms
-    return torchvision
+def _define_schemas() -> None:
+    global _schemas
+    if _schemas is not None:
+        return
+    import torch
+
+    lib = torch.library.Library("torchvision", "DEF")
+    lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    _schemas = lib
+
+
+def import_needing_torchvision(name: str) -> ModuleType:
+    """Import module ``name`` (torchvision, or a facexlib / lpips module that imports it).
+
+    See the module docstring for what happens where torchvision's compiled ops do not load.
+    """
+    if _schemas is None and not _compiled_ops_load():
+        _define_schemas()
+    return importlib.import_module(name)
+
+
+def torchvision_ops_missing() -> bool:
+    """Whether torchvision imports here only by ``import_needing_torchvision``'s schemas (its
+    compiled ops, ``torchvision.ops.nms`` among them, then fail when called)."""
+    return _schemas is not None

@@ -11,18 +11,13 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from .config import to_mapping
 from .errors import ConfigError
 from .faces.config import FaceConfig
+from .faces.paste.config import PasteConfig
 from .io.encoding import EncodeSettings
-
-MODELS: tuple[str, ...] = ("codeformer", "id-codeformer", "codeformer++", "passthrough")
-ENGINES: tuple[str, ...] = ("auto", "torch", "compiled", "onnxruntime", "tensorrt")
-
-Device = Literal["auto", "cpu", "cuda"]
-Precision = Literal["auto", "fp32", "fp16", "bf16"]
+from .names import DeviceName, EngineName, ModelName, PrecisionName, choices
 
 
 @dataclass(frozen=True)
@@ -44,33 +39,36 @@ class RestoreConfig:
             ``batch_for``).
         encode: codec and quality of the output.
         faces: the face stage.
+        paste: how restored faces are blended back (mask, its shape, erosion and feather).
         overlay: draw what the face stage found (boxes, landmarks, track ids).
         reference: an image of the person, whose identity conditions ``id-codeformer``.
         face_cache: keep the face stage's results beside the output for re-runs.
         queue_size: jobs per queue between stages (memory vs. overlap).
     """
 
-    model: str = "codeformer"
+    model: ModelName = "codeformer"
     weights: Path | None = None
     weights_dir: Path | None = None
     download: bool = True
     fidelity: float = 0.5
-    device: Device = "auto"
-    precision: Precision = "auto"
-    engine: str = "auto"
+    device: DeviceName = "auto"
+    precision: PrecisionName = "auto"
+    engine: EngineName = "auto"
     batch_size: int | None = None
     encode: EncodeSettings = field(default_factory=EncodeSettings)
     faces: FaceConfig = field(default_factory=FaceConfig)
+    paste: PasteConfig = field(default_factory=PasteConfig)
     overlay: bool = False
     reference: Path | None = None
     face_cache: bool = True
     queue_size: int = 4
 
     def __post_init__(self) -> None:
-        if self.model not in MODELS:
-            raise ConfigError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
-        if self.engine not in ENGINES:
-            raise ConfigError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
+        for name, vocabulary in (("model", ModelName), ("engine", EngineName), ("device", DeviceName),
+                                 ("precision", PrecisionName)):
+            if getattr(self, name) not in choices(vocabulary):
+                raise ConfigError(f"unknown {name} {getattr(self, name)!r}; choose one of "
+                                  f"{', '.join(choices(vocabulary))}")
         if not 0.0 <= self.fidelity <= 1.0:
             raise ConfigError(f"fidelity must be within 0..1, got {self.fidelity}")
         if self.batch_size is not None and self.batch_size < 1:

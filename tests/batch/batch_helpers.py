@@ -10,7 +10,8 @@ from pathlib import Path
 
 import av
 import numpy as np
-from vidrestore.io.synthetic import gradient_frames, write_video
+
+from testkit.media import gradient_frames, write_video
 
 PASSTHROUGH = ["--model", "passthrough", "--offline", "--quiet"]
 GOOD = {"a_face.mp4": 12, "b_plain.mp4": 12, "sub/c_face.mkv": 12, "sub/deeper/d_plain.mov": 12}

@@ -9,10 +9,10 @@ import json
 from pathlib import Path
 
 import pytest
-
 from batch_helpers import PASSTHROUGH, write_audio_only
+
+from testkit.media import AudioSpec, face_clip_frames, gradient_frames, write_video
 from vidrestore.cli import main
-from vidrestore.io.synthetic import AudioSpec, face_clip_frames, gradient_frames, write_video
 
 
 @pytest.fixture(scope="session")

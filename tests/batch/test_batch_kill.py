@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-
 from batch_helpers import PASSTHROUGH, cli, events, leftovers, rows
+
+from testkit.media import face_clip_frames, write_video
 from vidrestore.batch.identity import process_alive
 from vidrestore.cli import main
 from vidrestore.io.probe import count_frames
-from vidrestore.io.synthetic import face_clip_frames, write_video
 
 FRAMES = 36
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from batch_helpers import PASSTHROUGH, leftovers, outcome, rows
+
 from vidrestore.batch import EXIT_SOME_FAILED
 from vidrestore.cli import main
 

@@ -6,8 +6,18 @@ import json
 import sys
 
 from batch_helpers import (
-    BROKEN, GOOD, PASSTHROUGH, cli, copy_outdir, events, leftovers, outcome, plain_clips, rows,
+    BROKEN,
+    GOOD,
+    PASSTHROUGH,
+    cli,
+    copy_outdir,
+    events,
+    leftovers,
+    outcome,
+    plain_clips,
+    rows,
 )
+
 from vidrestore.batch import EXIT_SOME_FAILED
 from vidrestore.cli import main
 from vidrestore.io.probe import count_frames

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from vidrestore.errors import OutputError
-
-from vidrestore.batch.identity import FileStamp, ProcessIdentity, content_digest
 from vidrestore.batch import worker as worker_module
+from vidrestore.batch.identity import FileStamp, ProcessIdentity, content_digest
 from vidrestore.batch.ledger import LEASE_SECONDS, SCHEMA_VERSION, Ledger
 from vidrestore.batch.plan import plan_outputs
 from vidrestore.batch.resume import prepare
 from vidrestore.batch.worker import Heartbeat, WorkerSpec, remove_leftovers, work
+from vidrestore.errors import OutputError
 
 ME = ProcessIdentity.current()
 
@@ -263,6 +262,7 @@ def test_the_heartbeat_thread_writes_the_reported_progress(tmp_path, monkeypatch
 
 def test_a_worker_reports_every_frame_of_every_file_it_restores(tmp_path):
     from batch_helpers import plain_clips
+
     from vidrestore.config import from_mapping
     from vidrestore.settings import RestoreConfig
 

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from vidrestore.batch.plan import (
-    collect_inputs, output_suffix, parse_shard, plan_outputs, read_manifest, select_shard, shard_of,
+    collect_inputs,
+    output_suffix,
+    parse_shard,
+    plan_outputs,
+    read_manifest,
+    select_shard,
+    shard_of,
 )
 from vidrestore.errors import UsageError
 

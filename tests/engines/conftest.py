@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from vidrestore.engines import EngineCache, network_io
 
-from engines import EngineCache, network_io
 from vidrestore.models import build_model, get_spec
-from vidrestore.models.synthetic import fill_seeded
+from vidrestore.models.seeded import fill_seeded
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +29,7 @@ def tiny_net():
     def make(name: str = "codeformer"):
         if name not in made:
             net = fill_seeded(build_model(name, tiny=True))
-            made[name] = (net, network_io(name, net, get_spec(name).needs_identity))
+            made[name] = (net, network_io(get_spec(name), net))
         return made[name]
 
     return make

@@ -1,19 +1,15 @@
-"""From a config to a restorer: what ``auto`` picks, batch profiles, unavailable engines."""
+"""Building engines: what ``auto`` picks, batch profiles, unavailable engines."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-
-import engines.build as build
-from engines import EngineRestorer, backend_unavailable, batch_profile, build_restorer, choose_backend
-from engines.build import EngineUnavailableError, resolve_precision
-from vidrestore.errors import EngineError, UsageError
-from vidrestore.restore_stage import PassthroughRestorer
-from vidrestore.settings import RestoreConfig
-from vidrestore.weights import WeightStore
-
+import vidrestore.engines.build as build
 from engine_helpers import CPU
+from vidrestore.engines import backend_unavailable, batch_profile, choose_backend
+from vidrestore.engines.build import EngineUnavailableError, resolve_precision
+
+from vidrestore.errors import EngineError, UsageError
 
 
 def test_auto_on_cpu_takes_the_first_available(monkeypatch):
@@ -65,31 +61,9 @@ def test_unavailable_engine_is_a_usage_error():
     assert isinstance(exc, UsageError) and isinstance(exc, EngineError) and exc.exit_code == 2
 
 
-def test_passthrough_needs_no_network(tmp_path):
-    config = RestoreConfig(model="passthrough")
-    restorer = build_restorer(config, WeightStore(tmp_path, allow_download=False), CPU)
-    assert isinstance(restorer, PassthroughRestorer)
-
-
-def test_tiny_restorer_logs_its_choice(tmp_path):
-    lines = []
-    config = RestoreConfig(engine="torch", precision="bf16")
-    restorer = build_restorer(config, WeightStore(tmp_path, allow_download=False), CPU, log=lines.append, tiny=True)
-    assert isinstance(restorer, EngineRestorer) and restorer.face_size == 64
-    assert restorer.name == "codeformer/torch-bf16@cpu"
-    assert any("seeded" in line for line in lines) and any("torch-bf16" in line for line in lines)
-
-
-def test_auto_says_what_it_picked(tmp_path, monkeypatch):
-    monkeypatch.setattr(build, "AUTO_ORDER", {**build.AUTO_ORDER, "cpu": ("tensorrt", "torch")})
-    lines = []
-    build_restorer(RestoreConfig(), WeightStore(tmp_path, allow_download=False), CPU, log=lines.append, tiny=True)
-    picked = next(line for line in lines if "auto picked" in line)
-    assert "torch" in picked and "not tensorrt" in picked
-
-
 def test_cli_tensorrt_without_tensorrt_is_one_line_exit_2(media, capsys):
-    from engines.tensorrt_engine import tensorrt_unavailable
+    from vidrestore.engines.tensorrt_engine import tensorrt_unavailable
+
     from vidrestore.cli import main
 
     if tensorrt_unavailable() is None:

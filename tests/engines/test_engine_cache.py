@@ -7,8 +7,13 @@ import json
 
 import pytest
 import torch
-
-from engines.cache import EngineCache, EngineKey, default_engine_dir, device_kind, model_hash
+from vidrestore.engines.cache import (
+    EngineCache,
+    EngineKey,
+    default_engine_dir,
+    device_kind,
+    model_hash,
+)
 
 
 def key(**changes) -> EngineKey:

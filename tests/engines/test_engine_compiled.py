@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-import engines.compiled as compiled
-from engines import Engine, backend_unavailable, build_engine
-from engines.check import check_engine, face_batch
-
+import vidrestore.engines.compiled as compiled
 from engine_helpers import CPU, requires_cuda
+from vidrestore.engines import Engine, backend_unavailable, build_engine
+from vidrestore.engines.check import check_engine, face_batch
 
 pytestmark = pytest.mark.skipif(backend_unavailable("compiled", CPU) is not None,
                                 reason=str(backend_unavailable("compiled", CPU)))

@@ -7,9 +7,8 @@ import copy
 
 import pytest
 import torch
-
-from engines.check import psnr
-from engines.network import DTYPES, EngineNetwork
+from vidrestore.engines.check import psnr
+from vidrestore.engines.network import DTYPES, EngineNetwork
 
 MODELS = ["codeformer", "id-codeformer", "codeformer++"]
 
@@ -92,7 +91,8 @@ def test_identity_is_required_for_id_codeformer(tiny_net):
 
 
 def test_full_size_plan_keeps_the_low_resolution_decoder_in_fp32():
-    from engines.network import precision_plan
+    from vidrestore.engines.network import precision_plan
+
     from vidrestore.models import build_model
 
     net = build_model("codeformer")
@@ -105,7 +105,7 @@ def test_full_size_plan_keeps_the_low_resolution_decoder_in_fp32():
 
 
 def test_fp16_group_norm_statistics_do_not_overflow(tiny_net):
-    from engines.network import Fp32StatsGroupNorm
+    from vidrestore.engines.network import Fp32StatsGroupNorm
 
     net, io = tiny_net("codeformer")
     module = EngineNetwork(copy.deepcopy(net), io, "fp16")

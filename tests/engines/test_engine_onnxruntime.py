@@ -11,12 +11,11 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 onnx = pytest.importorskip("onnx")
 
-import engines.onnx_export as onnx_export  # noqa: E402
-from engines import Engine, build_engine  # noqa: E402
-from engines.check import check_engine, face_batch  # noqa: E402
-from engines.onnx_runtime import providers_for  # noqa: E402
-
+import vidrestore.engines.onnx_export as onnx_export  # noqa: E402
 from engine_helpers import CPU, requires_cuda  # noqa: E402
+from vidrestore.engines import Engine, build_engine  # noqa: E402
+from vidrestore.engines.check import check_engine, face_batch  # noqa: E402
+from vidrestore.engines.onnx_runtime import providers_for  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +66,7 @@ def test_second_build_is_a_cache_hit(ort_codeformer, tiny_net, shared_cache, mon
 
 
 def test_nodes_are_named_by_module_and_sensitive_ones_found(ort_codeformer, tiny_net):
-    from engines.network import precision_plan
+    from vidrestore.engines.network import precision_plan
 
     net, _ = tiny_net("codeformer")
     model = onnx.load(str(ort_codeformer.info.artifact), load_external_data=False)
@@ -94,7 +93,7 @@ def test_cpu_providers():
 
 
 def test_fp16_on_cpu_is_refused(tiny_net):
-    from engines import EngineUnavailableError
+    from vidrestore.engines import EngineUnavailableError
 
     net, io = tiny_net("codeformer")
     with pytest.raises(EngineUnavailableError, match="CUDA execution provider"):
@@ -117,7 +116,7 @@ def test_identity_is_a_graph_input(tiny_net, shared_cache):
 
 @pytest.mark.slow
 def test_fp16_export_keeps_fp32_islands(tiny_net, tmp_path):
-    from engines.network import EngineNetwork
+    from vidrestore.engines.network import EngineNetwork
 
     net, io = tiny_net("codeformer")
     import copy

@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from engines import EngineInfo, EngineRestorer, build_engine
-from engines.base import Engine, is_out_of_memory
-from vidrestore.stage import check_restorer
-
 from engine_helpers import CPU, requires_cuda
+from vidrestore.engines import EngineInfo, EngineRestorer, build_engine
+from vidrestore.engines.base import Engine, is_out_of_memory
+
+from vidrestore.pipeline.contracts import check_restorer
 
 
 class FakeEngine:

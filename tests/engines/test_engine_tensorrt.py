@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from engines import EngineUnavailableError, build_engine
-from engines.tensorrt_engine import _layer_op, tensorrt_unavailable
-
 from engine_helpers import CPU
+from vidrestore.engines import EngineUnavailableError, build_engine
+from vidrestore.engines.tensorrt_engine import _layer_op, tensorrt_unavailable
 
 REASON = tensorrt_unavailable()
 
@@ -32,8 +30,8 @@ def test_asking_for_tensorrt_without_it_is_a_usage_error(tiny_net):
 @pytest.mark.skipif(REASON is not None, reason=f"TensorRT unavailable: {REASON}")
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_tensorrt_engine_agrees_with_eager(tiny_net, tmp_path, precision):
-    from engines import EngineCache
-    from engines.check import check_engine
+    from vidrestore.engines import EngineCache
+    from vidrestore.engines.check import check_engine
 
     net, io = tiny_net("id-codeformer")
     cuda = torch.device("cuda")

@@ -6,11 +6,15 @@ import math
 
 import pytest
 import torch
-
-from engines import Engine, build_engine
-from engines.check import THRESHOLDS_DB, check_engine, face_batch, psnr, time_engine
-
 from engine_helpers import CPU
+from vidrestore.engines import Engine, build_engine
+from vidrestore.engines.check import (
+    THRESHOLDS_DB,
+    check_engine,
+    face_batch,
+    psnr,
+    time_engine,
+)
 
 
 @pytest.mark.parametrize("name", ["codeformer", "id-codeformer", "codeformer++"])

@@ -9,10 +9,10 @@ import av
 import numpy as np
 import pytest
 
+from testkit.media import write_video
 from vidrestore.faces.cache import FaceCache, fingerprint
 from vidrestore.faces.config import FaceConfig, IdentityConfig, SmoothConfig
-from vidrestore.faces.stage import FaceStage
-from vidrestore.io.synthetic import write_video
+from vidrestore.pipeline.face_stage import FaceStage
 
 CONFIG = FaceConfig(min_face=0, face_size=64, smooth=SmoothConfig(sigma=1.0),
                     identity=IdentityConfig(backend="off"))

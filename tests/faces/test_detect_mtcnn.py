@@ -12,11 +12,15 @@ from skimage import data
 
 from vidrestore.faces.detect import build_detector
 from vidrestore.faces.detect.base import Detector
-from vidrestore.faces.detect.mtcnn import MTCNNDetector, ONet, PNet, RNet, default_weights_dir
+from vidrestore.faces.detect.mtcnn import (
+    MTCNNDetector,
+    ONet,
+    PNet,
+    RNet,
+    default_weights_dir,
+)
 from vidrestore.faces.detect.nms import nms
 from vidrestore.weights import WeightStore
-
-
 
 
 @functools.lru_cache(maxsize=1)

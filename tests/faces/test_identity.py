@@ -11,18 +11,17 @@ import numpy as np
 import pytest
 
 from vidrestore.errors import InputError, MissingWeightsError, UsageError
+from vidrestore.faces.align import ARCFACE_TEMPLATE_112, align_arcface
 from vidrestore.faces.config import FaceConfig, IdentityConfig, SmoothConfig
 from vidrestore.faces.face import Face
 from vidrestore.faces.identity import (
-    ARCFACE_TEMPLATE_112,
     ArcFaceOnnxEncoder,
     DlibEncoder,
     IdentityCache,
-    align_arcface,
     build_encoder,
     face_quality,
 )
-from vidrestore.faces.stage import FaceStage
+from vidrestore.pipeline.face_stage import FaceStage
 from vidrestore.weights import KNOWN_WEIGHTS, WeightStore
 
 
@@ -52,13 +51,10 @@ def test_onnx_encoder_loads_from_the_weights_folder_and_feeds_rgb(onnx_store):
 def test_torch_encoder_loads_a_random_ir_se50(tmp_path, kit):
     import torch
 
-    from vidrestore.compat import ensure_torchvision
-
-    ensure_torchvision()
-    from facexlib.recognition.arcface_arch import Backbone
+    from vidrestore.models.arcface import build_ir_se50
 
     torch.manual_seed(0)
-    net = Backbone(num_layers=50, drop_ratio=0.6, mode="ir_se")
+    net = build_ir_se50()
     torch.save(net.state_dict(), tmp_path / KNOWN_WEIGHTS["arcface-ir-se50"].filename)
     encoder, reason = build_encoder("auto", kit.permissive_store(tmp_path))
     assert encoder.name == "arcface-torch" and "ir_se50" in reason
@@ -252,16 +248,15 @@ def test_the_conditioning_backend_is_arcface_or_a_clear_error(tmp_path, empty_st
 
 
 def test_an_identity_model_without_arcface_stops_before_building_its_engine(media, tmp_path, monkeypatch):
-    import engines.build
-
+    import vidrestore.pipeline.build
     from vidrestore.config import from_mapping
-    from vidrestore.restore import restore_video
+    from vidrestore.restore_video import restore_video
     from vidrestore.settings import RestoreConfig
 
     def built(*args, **kwargs):
         raise AssertionError("the engine was built before the missing weights were noticed")
 
-    monkeypatch.setattr(engines.build, "load_network", built)  # the start of the long part
+    monkeypatch.setattr(vidrestore.pipeline.build, "load_network", built)  # the start of the long part
     monkeypatch.setenv("VIDRESTORE_CACHE_DIR", str(tmp_path / "cache"))  # not this machine's cache
     config = from_mapping(RestoreConfig, {"model": "id-codeformer", "download": False,
                                           "weights_dir": str(tmp_path / "none")})

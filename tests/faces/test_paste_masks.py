@@ -15,7 +15,6 @@ from skimage import data
 from vidrestore.errors import MissingWeightsError
 from vidrestore.faces.align import align_face
 from vidrestore.faces.face import Face
-from vidrestore.faces.parsing import FACE_CLASSES, ParsingMasker, build_parsenet, parse_to_mask
 from vidrestore.faces.paste import (
     FaceMasker,
     PasteConfig,
@@ -23,6 +22,12 @@ from vidrestore.faces.paste import (
     build_masker,
     paste_faces,
     template_mask,
+)
+from vidrestore.faces.paste.parsing import (
+    FACE_CLASSES,
+    ParsingMasker,
+    build_parsenet,
+    parse_to_mask,
 )
 from vidrestore.weights import KNOWN_WEIGHTS, WeightStore
 

@@ -23,6 +23,7 @@ from skimage import data
 from vidrestore.faces.align import align_face
 from vidrestore.faces.face import Face
 from vidrestore.faces.paste import PasteConfig, face_roi, paste_faces, template_mask
+from vidrestore.imaging import psnr
 
 ASTRONAUT_LANDMARKS = np.array(
     [[204.4, 100.3], [247.1, 103.1], [224.8, 128.6], [201.7, 138.7], [244.9, 142.0]]
@@ -42,16 +43,11 @@ def _aligned(image: np.ndarray, landmarks: np.ndarray, box: np.ndarray) -> Face:
     return face
 
 
-def _psnr(a: np.ndarray, b: np.ndarray, top: float) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(top**2 / mse)
-
-
 def _box_psnr(before: np.ndarray, after: np.ndarray, box: np.ndarray, top: float) -> float:
     h, w = before.shape[:2]
     x1, y1 = max(int(box[0]), 0), max(int(box[1]), 0)
     x2, y2 = min(int(np.ceil(box[2])), w), min(int(np.ceil(box[3])), h)
-    return _psnr(before[y1:y2, x1:x2], after[y1:y2, x1:x2], top)
+    return psnr(before[y1:y2, x1:x2], after[y1:y2, x1:x2], top)
 
 
 def _round_trip(image: np.ndarray, landmarks: np.ndarray, box: np.ndarray, **config) -> np.ndarray:

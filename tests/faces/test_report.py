@@ -11,8 +11,9 @@ from vidrestore.config import from_mapping
 from vidrestore.errors import OutputError
 from vidrestore.faces.config import FaceConfig, IdentityConfig, SmoothConfig
 from vidrestore.faces.face import Face
-from vidrestore.faces.report import FaceReport, write_json_atomic
-from vidrestore.faces.stage import FaceStage
+from vidrestore.faces.report import FaceReport
+from vidrestore.io.atomic import write_json_atomic
+from vidrestore.pipeline.face_stage import FaceStage
 
 
 def test_report_of_a_run_with_two_faces_and_a_gap(kit, detector, empty_store):

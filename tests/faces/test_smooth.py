@@ -5,11 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from testkit.jitter import (
+    ReplayDetector,
+    measure_jitter,
+    pair_jitter,
+    subpixel_face_frames,
+)
 from vidrestore.errors import ConfigError
 from vidrestore.faces.config import FaceConfig, IdentityConfig, SmoothConfig
-from vidrestore.faces.jitter import ReplayDetector, measure_jitter, pair_jitter, subpixel_face_frames
 from vidrestore.faces.smooth import GaussianSmoother, OneEuroSmoother, build_smoother
-from vidrestore.faces.stage import FaceStage
+from vidrestore.pipeline.face_stage import FaceStage
 
 FPS = 24.0
 

@@ -7,8 +7,10 @@ import pytest
 
 from vidrestore.faces.config import FaceConfig, SmoothConfig, TrackConfig
 from vidrestore.faces.face import Face
-from vidrestore.faces.stage import FaceStage
-from vidrestore.faces.track import FaceTracker, SceneCutDetector, box_iou, propagate_face, to_gray8
+from vidrestore.faces.motion import propagate_face, to_gray8
+from vidrestore.faces.scene_cut import SceneCutDetector
+from vidrestore.faces.track import FaceTracker, box_iou
+from vidrestore.pipeline.face_stage import FaceStage
 
 NO_SMOOTH = SmoothConfig(method="off")
 

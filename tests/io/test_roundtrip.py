@@ -8,9 +8,10 @@ import av
 import numpy as np
 import pytest
 
+from testkit.media import gradient_frames
+from vidrestore.imaging import psnr
 from vidrestore.io.encoding import EncodeSettings
 from vidrestore.io.reader import VideoReader
-from vidrestore.io.synthetic import gradient_frames
 from vidrestore.io.writer import VideoWriter
 
 
@@ -165,7 +166,7 @@ def test_chroma_formats_decode_to_the_right_colours(media, pix_fmt):
 
 
 def test_pixel_format_and_colour_tags_follow_the_input(media, tmp_path):
-    from vidrestore.io.synthetic import write_video
+    from testkit.media import write_video
 
     src = tmp_path / "full.mp4"
     write_video(src, gradient_frames(4, 64, 48), pix_fmt="yuv444p", color_range="jpeg",
@@ -183,7 +184,7 @@ def test_pixel_format_and_colour_tags_follow_the_input(media, tmp_path):
 
 
 def test_metadata_is_copied(tmp_path):
-    from vidrestore.io.synthetic import write_video
+    from testkit.media import write_video
 
     src = tmp_path / "meta.mkv"
     write_video(src, gradient_frames(3, 32, 32), codec="ffv1", metadata={"title": "Home movie 1962"})
@@ -204,7 +205,7 @@ def test_time_base_and_frame_rate_are_kept(media, tmp_path):
 @pytest.mark.parametrize("make", ["ten_bit", "odd", "plain"])
 @pytest.mark.parametrize("rotation", [0, 90])
 def test_only_touched_regions_change(media, tmp_path, make, rotation):
-    from vidrestore.io.synthetic import write_video
+    from testkit.media import write_video
 
     src = getattr(media, make)()
     if rotation:
@@ -260,7 +261,7 @@ def test_colour_conversion_of_a_patch_is_deterministic():
 def test_a_codec_that_needs_another_pixel_format_keeps_the_colours(tmp_path, range_, colorspace):
     """8-bit 4:2:0 into ProRes (10-bit 4:2:2 only): the whole frame is converted with the
     input's matrix and range, not by the encoder's guess."""
-    from vidrestore.io.synthetic import write_video
+    from testkit.media import write_video
 
     src = tmp_path / "in.mp4"
     write_video(src, gradient_frames(4, 64, 48), pix_fmt="yuv420p", color_range=range_, colorspace=colorspace)
@@ -286,7 +287,7 @@ def test_webm_gets_vp9_and_opus(media, tmp_path):
     assert (a_out[1] - a_out[0]) == pytest.approx(a_in[1] - a_in[0], abs=0.05)
     a = np.stack([f.image for f in VideoReader(src).frames()]).astype(float)
     b = np.stack([f.image for f in VideoReader(dst).frames()]).astype(float)
-    assert 10 * np.log10(255**2 / np.mean((a - b) ** 2)) > 35
+    assert psnr(a, b) > 35
     with pytest.raises(Exception, match="0..63"):
         EncodeSettings(codec="libvpx-vp9", crf=64)
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from vidrestore.models import build_model
-from vidrestore.models.synthetic import fill_seeded, seeded_faces
+from vidrestore.models.seeded import fill_seeded, seeded_faces
 
 DATA = Path(__file__).parent / "data"
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from vidrestore.errors import ConfigError, UsageError
 from vidrestore.models import CodeFormer, CodeFormerConfig, VQAutoEncoder
 from vidrestore.models.registry import TINY_CODEFORMER
-from vidrestore.models.synthetic import fill_seeded
+from vidrestore.models.seeded import fill_seeded
 
 
 def tiny_kwargs(**changes):

@@ -8,7 +8,7 @@ import torch
 from vidrestore.models import CodeFormer, CodeFormerPP
 from vidrestore.models.dam import warp
 from vidrestore.models.registry import build_model, get_spec
-from vidrestore.models.synthetic import fill_seeded
+from vidrestore.models.seeded import fill_seeded
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from vidrestore.errors import UsageError, WeightsMismatchError
 from vidrestore.models import CodeFormer, IDCodeFormer
 from vidrestore.models.idcodeformer import NEW_LAYER_PREFIXES
 from vidrestore.models.registry import TINY_CODEFORMER
-from vidrestore.models.synthetic import fill_seeded
+from vidrestore.models.seeded import fill_seeded
 
 
 def identities(batch: int, seed: int = 4) -> torch.Tensor:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from vidrestore.models import CodeFormer, IDCodeFormer, VQAutoEncoder, load_checkpoint
-from vidrestore.models.synthetic import fill_seeded, seeded_faces, seeded_state_dict
+from vidrestore.models.seeded import fill_seeded, seeded_faces, seeded_state_dict
 
 VQGAN_PREFIXES = ("encoder.", "quantize.", "generator.")
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidrestore.models.synthetic import seeded_faces
+from vidrestore.models.seeded import seeded_faces
 from vidrestore.models.wrappers import ImageOnly
 
 ort = pytest.importorskip("onnxruntime")
@@ -20,7 +20,7 @@ pytest.importorskip("onnxscript")
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     from vidrestore.models import build_model
-    from vidrestore.models.synthetic import fill_seeded
+    from vidrestore.models.seeded import fill_seeded
 
     net = fill_seeded(build_model("codeformer", tiny=True))
     batch = torch.export.Dim("batch", min=1, max=64)

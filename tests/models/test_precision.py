@@ -7,7 +7,7 @@ import torch
 
 from vidrestore.models import build_model, model_names
 from vidrestore.models.fusion import adaptive_instance_normalization, calc_mean_std
-from vidrestore.models.synthetic import fill_seeded
+from vidrestore.models.seeded import fill_seeded
 from vidrestore.models.vqgan_blocks import AttnBlock
 
 

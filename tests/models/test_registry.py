@@ -24,7 +24,7 @@ from vidrestore.models import (
     model_names,
 )
 from vidrestore.models.idcodeformer import IDCodeFormerConfig
-from vidrestore.models.synthetic import seeded_faces
+from vidrestore.models.seeded import seeded_faces
 
 
 def run(net, name, x):

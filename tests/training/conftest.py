@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 import torch
+from vidrestore.training.data.smoke import make_smoke_dataset
+from vidrestore.training.stages import STAGES
 
-from training.data.smoke import make_smoke_dataset
-from training.stages import STAGES
 from vidrestore.config import from_mapping, to_mapping
 from vidrestore.weights import KNOWN_WEIGHTS, WeightStore
 
@@ -68,9 +68,9 @@ def alexnet_trunk_store():
 
     def make(folder) -> WeightStore:
         """A weights folder holding a random AlexNet trunk in torchvision's layout (no real weights here)."""
-        from vidrestore.compat import ensure_torchvision
+        from vidrestore.compat import import_needing_torchvision
 
-        tv = ensure_torchvision()
+        tv = import_needing_torchvision("torchvision")
         torch.manual_seed(0)
         trunk = {f"features.{k}": v for k, v in tv.models.alexnet().features.state_dict().items()}
         folder.mkdir(parents=True, exist_ok=True)

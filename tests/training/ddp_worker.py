@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import torch
+from vidrestore.training.stages import STAGES
+from vidrestore.training.trainer import Trainer
 
-from training.stages import STAGES
-from training.trainer import Trainer
 from vidrestore.config import from_mapping
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from vidrestore.training.cli import main
+from vidrestore.training.config import load_stage_config
+from vidrestore.training.stages import STAGES
 
-from training.cli import main
-from training.config import load_stage_config
-from training.stages import STAGES
 from vidrestore.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "training"

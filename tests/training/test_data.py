@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
+from vidrestore.training.data import (
+    DegradationConfig,
+    FaceDataset,
+    StreamSampler,
+    degrade,
+    folder_paths,
+    identity_paths,
+)
+from vidrestore.training.data.degradations import gaussian_kernel
 
-from training.data import DegradationConfig, FaceDataset, StreamSampler, degrade, folder_paths, identity_paths
-from training.data.degradations import gaussian_kernel
 from vidrestore.config import from_mapping
 from vidrestore.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
 def face(smoke_root) -> np.ndarray:
-    from training.data.datasets import read_face
+    from vidrestore.training.data.datasets import read_face
 
     return read_face(folder_paths(smoke_root / "faces")[0], 128)
 
@@ -79,7 +87,13 @@ def test_samples_are_the_same_with_any_number_of_workers(smoke_root):
         del it
         return out
 
-    for a, b in zip(batches(0), batches(2)):
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(0)  # as the trainer does before forking workers: OpenCV's pool does not survive fork
+    try:
+        pairs = list(zip(batches(0), batches(2)))
+    finally:
+        cv2.setNumThreads(threads)
+    for a, b in pairs:
         assert torch.equal(a["lq"], b["lq"]) and torch.equal(a["hq"], b["hq"])
         assert torch.equal(a["index"], b["index"])
 

@@ -9,10 +9,10 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+from vidrestore.training.cli import main
+from vidrestore.training.evaluate import evaluate_folders
+from vidrestore.training.metrics import PSNR_CAP, psnr, ssim
 
-from training.cli import main
-from training.evaluate import evaluate_folders
-from training.metrics import PSNR_CAP, psnr, ssim
 from vidrestore.weights import WeightStore
 
 

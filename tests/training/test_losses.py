@@ -6,16 +6,28 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from vidrestore.training.cli import main
+from vidrestore.training.losses.gan import adaptive_weight, hinge_d_loss, hinge_g_loss
+from vidrestore.training.losses.identity import (
+    ARCFACE_SIZE,
+    StandInEncoder,
+    arcface_crops,
+    build_identity,
+)
+from vidrestore.training.losses.metric import (
+    anchor_positive,
+    component_mask,
+    metric_loss,
+)
+from vidrestore.training.losses.perceptual import (
+    LPIPSDistance,
+    StandInDistance,
+    build_perceptual,
+)
+from vidrestore.training.losses.registration import flow_smoothness, local_ncc
 
-from training.cli import main
-from training.losses.gan import adaptive_weight, hinge_d_loss, hinge_g_loss
-from training.losses.identity import ARCFACE_SIZE, StandInEncoder, arcface_crops, build_identity
-from training.losses.metric import anchor_positive, component_mask, metric_loss
-from training.losses.perceptual import LPIPSDistance, StandInDistance, build_perceptual
-from training.losses.registration import flow_smoothness, local_ncc
 from vidrestore.errors import MissingWeightsError, WeightsMismatchError
-from vidrestore.faces.align import template
-from vidrestore.faces.identity import ARCFACE_TEMPLATE_112, similarity_lstsq
+from vidrestore.faces.align import ARCFACE_TEMPLATE_112, similarity_lstsq, template
 from vidrestore.models.dam import DeformableAlignment, warp
 from vidrestore.weights import KNOWN_WEIGHTS, WeightStore
 
@@ -102,7 +114,7 @@ def test_hinge_losses_and_adaptive_weight():
 
 
 def test_dam_learns_to_register_a_shifted_face(smoke_root):
-    from training.data.datasets import read_face, to_tensor
+    from vidrestore.training.data.datasets import read_face, to_tensor
 
     torch.manual_seed(0)
     faithful = to_tensor(read_face(sorted((smoke_root / "faces").glob("*.png"))[0], 64))[None]

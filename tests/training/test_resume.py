@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from training.stages import STAGES
-from training.trainer import Trainer
+from vidrestore.training.stages import STAGES
+from vidrestore.training.trainer import Trainer
 
 
 def _run(cfg, stage: str, **kw):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import cv2
-
-from training.data import folder_paths, identity_paths
+from vidrestore.training.data import folder_paths, identity_paths
 
 
 def test_layouts_and_honest_names(smoke_root):

@@ -6,10 +6,16 @@ import shutil
 
 import pytest
 import torch
+from vidrestore.training.stages import STAGES
+from vidrestore.training.trainer import Trainer
 
-from training.stages import STAGES
-from training.trainer import Trainer
-from vidrestore.models import VQAutoEncoder, build_model, load_checkpoint, load_strict, read_state_dict
+from vidrestore.models import (
+    VQAutoEncoder,
+    build_model,
+    load_checkpoint,
+    load_strict,
+    read_state_dict,
+)
 from vidrestore.models.checkpoint import LoadReport
 
 RUNS = [  # (stage, model)

@@ -3,7 +3,7 @@
 The faces are FFHQ-aligned ``S×S`` crops; ArcFace wants 112×112 crops aligned to its own
 5-point template. The similarity between the two templates is fixed, so the ArcFace crop is
 one differentiable ``grid_sample`` of the aligned face (after an antialiased resize when it
-shrinks), the same crop ``vidrestore.faces.identity`` makes from a frame.
+shrinks), the same crop ``vidrestore.faces.align.align_arcface`` makes from a frame.
 
 ``ArcFaceEncoder``: facexlib's IR-SE50 (``recognition_arcface_ir_se50.pth`` from the weights
 folder), frozen, eval mode, gradients flow to the input. ``StandInEncoder``: a RANDOMLY
@@ -19,9 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vidrestore.errors import WeightsMismatchError
-from vidrestore.faces.align import template
-from vidrestore.faces.identity import ARCFACE_TEMPLATE_112, similarity_lstsq
+from vidrestore.faces.align import ARCFACE_TEMPLATE_112, similarity_lstsq, template
+from vidrestore.models.arcface import load_ir_se50
 from vidrestore.weights import WeightStore
 
 from .perceptual import FrozenModule
@@ -73,21 +72,11 @@ class IdentityEncoder(FrozenModule):
 
 
 class ArcFaceEncoder(IdentityEncoder):
-    """facexlib's IR-SE50 ArcFace loaded strictly from ``path`` (RGB, (x/255 − 0.5)/0.5 input)."""
+    """facexlib's IR-SE50 ArcFace loaded strictly from ``path`` (``vidrestore.models.arcface``)."""
 
     def __init__(self, path) -> None:
         super().__init__()
-        from vidrestore.compat import ensure_torchvision
-
-        ensure_torchvision()
-        from facexlib.recognition.arcface_arch import Backbone
-
-        self.backbone = Backbone(num_layers=50, drop_ratio=0.6, mode="ir_se")
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-        try:
-            self.backbone.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise WeightsMismatchError(f"{path} does not fit IR-SE50 ArcFace: {str(exc).splitlines()[0]}") from None
+        self.backbone = load_ir_se50(path)
         self.freeze()
 
 

@@ -22,6 +22,7 @@ from typing import Callable, Literal
 import torch
 from torch import Tensor, nn
 
+from vidrestore.compat import import_needing_torchvision
 from vidrestore.errors import WeightsMismatchError
 from vidrestore.weights import WeightStore
 
@@ -53,12 +54,9 @@ class LPIPSDistance(FrozenModule):
 
     def __init__(self, net: PerceptualNet, backbone_path: Path | str) -> None:
         super().__init__()
-        from vidrestore.compat import ensure_torchvision
-
-        ensure_torchvision()
         import warnings
 
-        import lpips
+        lpips = import_needing_torchvision("lpips")
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # torchvision's "pretrained" deprecation

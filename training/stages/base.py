@@ -13,17 +13,30 @@ from typing import Any, Callable, ClassVar, Protocol
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from vidrestore.training.archs import PatchDiscriminator
+from vidrestore.training.config import AdversarialLosses, TrainConfig
+from vidrestore.training.losses.gan import (
+    adaptive_weight,
+    frozen,
+    hinge_d_loss,
+    hinge_g_loss,
+)
+from vidrestore.training.losses.identity import IdentityEncoder, build_identity
+from vidrestore.training.losses.perceptual import FrozenModule, build_perceptual
 
 from vidrestore.errors import ConfigError, WeightsMismatchError
-from vidrestore.models import CodeFormer, CodeFormerPP, IDCodeFormer, VQAutoEncoder, build_model, get_spec, load_strict, read_state_dict
+from vidrestore.models import (
+    CodeFormer,
+    CodeFormerPP,
+    IDCodeFormer,
+    VQAutoEncoder,
+    build_model,
+    get_spec,
+    load_strict,
+    read_state_dict,
+)
 from vidrestore.models.checkpoint import LoadReport
 from vidrestore.weights import WeightStore
-
-from ..archs import PatchDiscriminator
-from ..config import AdversarialLosses, TrainConfig
-from ..losses.gan import adaptive_weight, frozen, hinge_d_loss, hinge_g_loss
-from ..losses.identity import IdentityEncoder, build_identity
-from ..losses.perceptual import FrozenModule, build_perceptual
 
 TRANSFORMER_PREFIXES = ("position_emb", "feat_emb.", "ft_layers.", "idx_pred_layer.", "fuse_convs_dict.")
 """CodeFormer keys a Stage I VQGAN checkpoint does not have."""

@@ -22,10 +22,14 @@ from typing import Literal
 
 import torch
 from torch import Tensor, nn
+from vidrestore.training.config import (
+    AdversarialLosses,
+    DataConfig,
+    OptimConfig,
+    TrainConfig,
+)
+from vidrestore.training.data.degradations import DegradationConfig
 
-
-from ..config import AdversarialLosses, DataConfig, OptimConfig, TrainConfig
-from ..data.degradations import DegradationConfig
 from .base import Stage, code_losses, code_networks, hq_codes
 
 MILD = DegradationConfig(blur_sigma=(0.1, 10.0), downsample=(1.0, 12.0), noise=(0.0, 15.0), jpeg=(60, 100))

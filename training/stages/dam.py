@@ -15,9 +15,9 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from vidrestore.training.config import OptimConfig, TrainConfig
+from vidrestore.training.losses.registration import flow_smoothness, local_ncc
 
-from ..config import OptimConfig, TrainConfig
-from ..losses.registration import flow_smoothness, local_ncc
 from .base import Stage, codeformer_pp_network
 
 

@@ -15,9 +15,13 @@ from typing import Literal
 
 import torch
 from torch import Tensor, nn
+from vidrestore.training.config import AdversarialLosses, OptimConfig, TrainConfig
+from vidrestore.training.losses.metric import (
+    anchor_positive,
+    batch_negatives,
+    metric_loss,
+)
 
-from ..config import AdversarialLosses, OptimConfig, TrainConfig
-from ..losses.metric import anchor_positive, batch_negatives, metric_loss
 from .base import Stage, codeformer_pp_network
 
 

@@ -21,9 +21,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from vidrestore.training.config import OptimConfig, TrainConfig
 
-
-from ..config import OptimConfig, TrainConfig
 from .base import Stage, code_losses, code_networks, freeze_all_but, hq_codes
 
 TRAINED = ("encoder.", "position_emb", "feat_emb.", "ft_layers.", "idx_pred_layer.", "identity_tokens.", "id_cross_layers.")

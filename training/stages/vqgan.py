@@ -12,8 +12,13 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
+from vidrestore.training.config import (
+    AdversarialLosses,
+    DataConfig,
+    OptimConfig,
+    TrainConfig,
+)
 
-from ..config import AdversarialLosses, DataConfig, OptimConfig, TrainConfig
 from .base import Stage, build_network, load_init, matching_vqgan
 
 

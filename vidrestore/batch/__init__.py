@@ -7,7 +7,14 @@ the only thing workers share: claims, outcomes and progress all go through it.
 """
 
 from .ledger import LEDGER_NAME, Ledger
-from .plan import BatchItem, collect_inputs, parse_shard, plan_outputs, select_shard, shard_of
+from .plan import (
+    BatchItem,
+    collect_inputs,
+    parse_shard,
+    plan_outputs,
+    select_shard,
+    shard_of,
+)
 from .runner import EXIT_SOME_FAILED, BatchOptions, BatchResult, run_batch
 
 __all__ = [

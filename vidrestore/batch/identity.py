@@ -1,8 +1,7 @@
 """Who is who: the identity of a file, of a run's settings, and of a worker process.
 
-A file's identity is cheap to check (size and mtime in ns) and, when that changed, exact
-enough to trust: its size plus the sha256 of its first and last MiB. A touched but unchanged
-file is recognised by its content; a file rewritten in place is seen as new.
+A file's identity is ``vidrestore.io.fingerprint``'s: its stamp (size, mtime) and, when that
+changed, its content digest.
 """
 
 from __future__ import annotations
@@ -13,33 +12,9 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-_MIB = 1 << 20
+from vidrestore.io.fingerprint import FileStamp, content_digest
 
-
-@dataclass(frozen=True)
-class FileStamp:
-    """What ``os.stat`` says of a file: enough to notice that it may have changed."""
-
-    size: int
-    mtime_ns: int
-
-    @classmethod
-    def of(cls, path: str | Path) -> "FileStamp":
-        stat = os.stat(path)
-        return cls(stat.st_size, stat.st_mtime_ns)
-
-
-def content_digest(path: str | Path) -> str:
-    """Hex sha256 (first 32 digits) of the size and the first and last MiB of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        digest.update(str(size).encode() + b"\0")
-        digest.update(fh.read(_MIB))
-        if size > _MIB:
-            fh.seek(max(size - _MIB, _MIB))
-            digest.update(fh.read(_MIB))
-    return digest.hexdigest()[:32]
+__all__ = ["FileStamp", "ProcessIdentity", "content_digest", "node_id", "process_alive", "settings_digest"]
 
 
 def settings_digest(config) -> str:

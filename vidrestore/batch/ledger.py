@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ..errors import OutputError
+from vidrestore.errors import OutputError
+
 from .identity import ProcessIdentity, node_id, process_alive
 
 LEDGER_NAME = "vidrestore-ledger.sqlite"

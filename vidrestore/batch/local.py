@@ -22,7 +22,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from ..errors import VidrestoreError
+from vidrestore.errors import VidrestoreError
+
 from .ledger import Ledger
 from .worker import WorkerSpec, remove_leftovers, worker_main
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Sequence
 
-from ..errors import InputNotFoundError, UsageError
-from ..io.encoding import output_suffix
+from vidrestore.errors import InputNotFoundError, UsageError
+from vidrestore.io.encoding import output_suffix
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (
     ".mp4", ".m4v", ".mov", ".qt", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".mts",

@@ -20,7 +20,8 @@ import logging
 import time
 from typing import Callable
 
-from ..errors import Interrupted, UsageError, VidrestoreError, WeightsError
+from vidrestore.errors import Interrupted, UsageError, VidrestoreError, WeightsError
+
 from .identity import ProcessIdentity
 from .ledger import Ledger
 from .local import WorkerFailed

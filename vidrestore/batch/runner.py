@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..errors import Interrupted, UsageError
+from vidrestore.errors import Interrupted, UsageError
+
 from .identity import ProcessIdentity, settings_digest
 from .ledger import Ledger, row_dict
 from .local import cuda_devices, run_local

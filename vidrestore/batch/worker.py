@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import Interrupted, VidrestoreError, WeightsError
+from vidrestore.errors import Interrupted, VidrestoreError, WeightsError
+
 from .identity import FileStamp, ProcessIdentity, content_digest
 from .ledger import HEARTBEAT_SECONDS, Ledger
 
@@ -76,10 +77,8 @@ class Outcome:
 
 def build_worker_restorer(config):
     """The worker's restorer, built once (the network loaded on its device)."""
-    from engines import build_restorer
-
-    from ..restore import resolve_device
-    from ..weights import WeightStore
+    from vidrestore.pipeline.build import build_restorer, resolve_device
+    from vidrestore.weights import WeightStore
 
     store = WeightStore(config.weights_dir, allow_download=config.download)
     return build_restorer(config, store, resolve_device(config.device))
@@ -94,7 +93,7 @@ def restore_one(row: dict, outdir: str | Path, config, restorer, who: ProcessIde
         Interrupted, KeyboardInterrupt: stop (the caller gives the claim back).
         WeightsError: missing or unfit weights (the caller stops the batch).
     """
-    from ..restore import restore_video
+    from vidrestore.restore_video import restore_video
 
     source, output, report = Path(row["source"]), Path(outdir, row["output"]), Path(outdir, row["report"])
     started = time.perf_counter()

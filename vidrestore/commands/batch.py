@@ -17,7 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import UsageError
+from vidrestore.errors import UsageError
+
 from .restore import add_restore_options, config_from_args
 
 _STATUS_USAGE = "usage: vidrestore batch status OUTDIR [--json]"
@@ -67,9 +68,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from ..batch.plan import parse_shard
-    from ..batch.progress import summary_text
-    from ..batch.runner import BatchOptions, run_batch, validate
+    from vidrestore.batch.plan import parse_shard
+    from vidrestore.batch.progress import summary_text
+    from vidrestore.batch.runner import BatchOptions, run_batch, validate
 
     if args.output is None:
         raise UsageError("the following arguments are required: -o/--output (see vidrestore batch --help)")
@@ -84,7 +85,7 @@ def _batch(args: argparse.Namespace) -> int:
     )
     validate(options)
     if options.ray is not None:
-        from ..batch.ray_runner import import_ray
+        from vidrestore.batch.ray_runner import import_ray
 
         import_ray()
 
@@ -101,9 +102,9 @@ def _batch(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from ..batch.ledger import Ledger
-    from ..batch.progress import status_text
-    from ..batch.runner import file_json
+    from vidrestore.batch.ledger import Ledger
+    from vidrestore.batch.progress import status_text
+    from vidrestore.batch.runner import file_json
 
     given = {k: v for k, v in vars(args).items() if k not in ("inputs", "json", "_batch_defaults")}
     defaults = args._batch_defaults

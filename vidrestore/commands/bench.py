@@ -7,13 +7,14 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..errors import UsageError
+from vidrestore.errors import UsageError
+
 from .restore import add_restore_options, config_from_args
 
 
 def engine_list(text: str) -> list[str]:
     """``torch,compiled:fp16,...`` → checked ``BACKEND[:PRECISION]`` entries."""
-    from engines import BACKENDS
+    from vidrestore.engines import BACKENDS
 
     items = [item.strip() for item in text.split(",") if item.strip()]
     for item in items:
@@ -47,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bench import format_table, plot, run_bench, write_json
+    from vidrestore.bench import format_table, plot, run_bench, write_json
 
     if args.frames is not None and args.frames < 1:
         raise UsageError("--frames must be >= 1")

@@ -12,7 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import EngineError, UsageError
+from vidrestore.errors import EngineError, UsageError
+
 from .bench import engine_list
 from .restore import add_restore_options, config_from_args
 
@@ -52,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engines import EngineCache
+    from vidrestore.engines import EngineCache
 
     cache = EngineCache(args.engine_dir)
     if args.action == "list":
@@ -75,10 +76,8 @@ def _quiet(line: str) -> None:
 
 
 def _setup(config, args, log):
-    from engines import load_network
-
-    from ..restore import resolve_device
-    from ..weights import WeightStore
+    from vidrestore.pipeline.build import load_network, resolve_device
+    from vidrestore.weights import WeightStore
 
     device = resolve_device(config.device)
     store = WeightStore(config.weights_dir, allow_download=config.download)
@@ -87,7 +86,13 @@ def _setup(config, args, log):
 
 
 def _build(config, cache, args, log) -> int:
-    from engines import batch_profile, build_engine, choose_backend, model_hash, resolve_precision
+    from vidrestore.engines import (
+        batch_profile,
+        build_engine,
+        choose_backend,
+        model_hash,
+        resolve_precision,
+    )
 
     device, net, io = _setup(config, args, log)
     precision = resolve_precision(config.precision, device)
@@ -123,9 +128,15 @@ def _list(cache, as_json: bool) -> int:
 
 
 def _check(config, cache, args, log) -> int:
-    from engines import (EngineUnavailableError, backend_unavailable, batch_profile, build_engine, model_hash,
-                         resolve_precision)
-    from engines.check import check_engine, time_engine
+    from vidrestore.engines import (
+        EngineUnavailableError,
+        backend_unavailable,
+        batch_profile,
+        build_engine,
+        model_hash,
+        resolve_precision,
+    )
+    from vidrestore.engines.check import check_engine, time_engine
 
     device, net, io = _setup(config, args, log)
     digest = model_hash(net)
@@ -136,7 +147,7 @@ def _check(config, cache, args, log) -> int:
         backend, _, precision = spec.partition(":")
         precision = resolve_precision(precision or config.precision, device)
         if backend == "auto":
-            from engines import choose_backend
+            from vidrestore.engines import choose_backend
 
             backend, why = choose_backend(device, precision)
             log(f"engine: auto picked {backend}: {why}")
@@ -153,7 +164,7 @@ def _check(config, cache, args, log) -> int:
         results.append({**result.to_dict(), "faces_per_s": speeds, "detail": engine.info.detail})
     results += [{"label": spec, "skipped": True, "passed": None} for spec in skipped]
     if args.json:
-        from ..io.atomic import write_text_atomic
+        from vidrestore.io.atomic import write_text_atomic
 
         write_text_atomic(args.json, json.dumps({"device": str(device), "model": config.model,
                                                  "face_size": io.face_size, "results": results},

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..io.probe import count_frames, probe
+from vidrestore.io.probe import count_frames, probe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,10 +7,20 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ..config import from_mapping, load_yaml, to_mapping
-from ..errors import UsageError
-from ..io.encoding import CODECS, default_codec
-from ..settings import ENGINES, MODELS, RestoreConfig
+from vidrestore.config import from_mapping, load_yaml, to_mapping
+from vidrestore.errors import UsageError
+from vidrestore.io.encoding import CODECS, default_codec
+from vidrestore.names import (
+    DetectorName,
+    DeviceName,
+    EngineName,
+    MaskName,
+    ModelName,
+    PrecisionName,
+    SmoothName,
+    choices,
+)
+from vidrestore.settings import RestoreConfig
 
 
 def add_restore_options(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +30,7 @@ def add_restore_options(parser: argparse.ArgumentParser) -> None:
     """
     model = parser.add_argument_group("model")
     model.add_argument("--config", type=Path, help="a YAML preset (configs/inference/*.yaml)")
-    model.add_argument("--model", choices=MODELS, help="restoration network (default codeformer)")
+    model.add_argument("--model", choices=choices(ModelName), help="restoration network (default codeformer)")
     model.add_argument("--weights", type=Path, metavar="FILE",
                        help="load this checkpoint instead of the model's known weights")
     model.add_argument("--weights-dir", type=Path, metavar="DIR",
@@ -32,14 +42,14 @@ def add_restore_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--reference", type=Path, metavar="IMAGE",
                        help="a photo of the person: its identity conditions id-codeformer")
     run = parser.add_argument_group("engine")
-    run.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
-    run.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"),
+    run.add_argument("--device", choices=choices(DeviceName), help="default auto")
+    run.add_argument("--precision", choices=choices(PrecisionName),
                      help="default auto: fp16 on CUDA, fp32 on CPU")
-    run.add_argument("--engine", choices=ENGINES, help="restoration backend (default auto)")
+    run.add_argument("--engine", choices=choices(EngineName), help="restoration backend (default auto)")
     run.add_argument("--batch-size", type=int, metavar="N",
                      help="faces per network call (default: 1 on a CPU, 8 on a GPU)")
     faces = parser.add_argument_group("faces")
-    faces.add_argument("--detector", choices=("auto", "retinaface", "retinaface-mobilenet", "mtcnn"),
+    faces.add_argument("--detector", choices=choices(DetectorName),
                        help="default auto: RetinaFace if its weights are present, else MTCNN")
     faces.add_argument("--detect-every", type=int, metavar="K",
                        help="detect every K frames and track in between (default 1)")
@@ -48,10 +58,19 @@ def add_restore_options(parser: argparse.ArgumentParser) -> None:
                             "in small videos; default 1)")
     faces.add_argument("--min-face", type=float, metavar="PX",
                        help="leave faces smaller than this untouched (default 20)")
-    faces.add_argument("--smoothing", choices=("off", "gaussian", "one-euro"),
+    faces.add_argument("--smoothing", choices=choices(SmoothName),
                        help="temporal smoothing of face alignment (default gaussian)")
-    faces.add_argument("--mask", choices=("auto", "parsing", "template"),
-                       help="paste-back mask (default auto)")
+    paste = parser.add_argument_group("paste")
+    paste.add_argument("--mask", choices=choices(MaskName),
+                       help="paste-back mask (default auto: face parsing when its weights are present)")
+    paste.add_argument("--paste-shape", choices=("square", "ellipse"),
+                       help="the template mask's region: the whole crop (square, the official "
+                            "helper's; default) or a face-shaped ellipse")
+    paste.add_argument("--paste-erode", type=float, metavar="F",
+                       help="pull the mask's edge in by F of the crop side (default 0.06)")
+    paste.add_argument("--paste-blur", type=float, metavar="F",
+                       help="feather the mask's edge by a Gaussian of sigma F of the crop side "
+                            "(default 0.02)")
     faces.add_argument("--no-face-cache", dest="face_cache", action="store_false", default=None,
                        help="do not keep or reuse the face stage's results beside the output")
     out = parser.add_argument_group("output")
@@ -80,8 +99,11 @@ def config_from_args(args: argparse.Namespace) -> RestoreConfig:
     for key, flag in (("codec", "codec"), ("crf", "crf"), ("preset", "preset"), ("pix_fmt", "pix_fmt")):
         put(data["encode"], key, getattr(args, flag, None))
     for key, flag in (("detector", "detector"), ("detect_every", "detect_every"),
-                      ("detect_scale", "detect_scale"), ("min_face", "min_face"), ("mask", "mask")):
+                      ("detect_scale", "detect_scale"), ("min_face", "min_face")):
         put(data["faces"], key, getattr(args, flag, None))
+    for key, flag in (("mask", "mask"), ("shape", "paste_shape"), ("erode", "paste_erode"),
+                      ("blur", "paste_blur")):
+        put(data["paste"], key, getattr(args, flag, None))
     put(data["faces"]["smooth"], "method", getattr(args, "smoothing", None))
     return from_mapping(RestoreConfig, data)
 
@@ -98,7 +120,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..restore import restore_video
+    from vidrestore.restore_video import restore_video
 
     config = config_from_args(args)
     codec = default_codec(args.output)

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import ChecksumError
-from ..weights import WeightStore
+from vidrestore.errors import ChecksumError
+from vidrestore.weights import WeightStore
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

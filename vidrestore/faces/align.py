@@ -1,4 +1,5 @@
-"""Alignment of a face to the FFHQ 5-point template, and the transform back to the frame.
+"""Alignment of a face to a 5-point template: the FFHQ 512² crop the networks take, and the
+ArcFace 112² crop the identity encoders take.
 
 A face is aligned by the similarity transform (rotation, uniform scale, translation) that
 takes its 5 landmarks onto the FFHQ template, estimated robustly with LMEDS like the official
@@ -13,6 +14,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from vidrestore.imaging import max_value, to_uint8
+
 FFHQ_TEMPLATE_512 = np.array(
     [
         [192.98138, 239.94708],
@@ -26,6 +29,12 @@ FFHQ_TEMPLATE_512 = np.array(
 """(5, 2) landmark positions of the FFHQ-aligned 512×512 face: left eye, right eye, nose tip,
 left and right mouth corner ("left" = image left)."""
 
+ARCFACE_TEMPLATE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float64,
+)
+"""(5, 2) landmark positions of an ArcFace-aligned 112×112 face (insightface's ``arcface_dst``)."""
+
 BORDER_VALUE = (135, 133, 132)
 """The grey the official helper fills outside the frame with (8-bit RGB)."""
 
@@ -37,8 +46,13 @@ def template(size: int = 512) -> np.ndarray:
     return FFHQ_TEMPLATE_512 * (size / 512.0)
 
 
-def _similarity_lstsq(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity ``src → dst`` (Umeyama without reflection), (2, 3)."""
+def similarity_lstsq(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity ``src → dst`` (Umeyama without reflection), (2, 3) float64.
+
+    Raises:
+        ValueError: the source points all coincide.
+    """
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
     mu_s, mu_d = src.mean(0), dst.mean(0)
     s, d = src - mu_s, dst - mu_d
     var = (s**2).sum()
@@ -71,7 +85,7 @@ def estimate_affine(landmarks: np.ndarray, size: int = 512) -> np.ndarray:
     dst = template(size)
     affine, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)
     if affine is None or not np.isfinite(affine).all() or abs(np.linalg.det(affine[:, :2])) < 1e-12:
-        affine = _similarity_lstsq(src, dst)
+        affine = similarity_lstsq(src, dst)
     return affine.astype(np.float64)
 
 
@@ -79,14 +93,6 @@ def invert_affine(affine: np.ndarray) -> np.ndarray:
     """The inverse of a (2, 3) affine map, (2, 3) float64."""
     full = np.vstack([np.asarray(affine, dtype=np.float64), [0.0, 0.0, 1.0]])
     return np.linalg.inv(full)[:2]
-
-
-def _unit_scale(image: np.ndarray) -> float:
-    if image.dtype == np.uint8:
-        return 1.0 / 255.0
-    if image.dtype == np.uint16:
-        return 1.0 / 65535.0
-    raise TypeError(f"expected a uint8 or uint16 image, got {image.dtype}")
 
 
 def warp_face(
@@ -107,7 +113,7 @@ def warp_face(
     Returns:
         size×size×3 float32 RGB in [0, 1] (bilinear sampling).
     """
-    scale = _unit_scale(image)
+    scale = 1.0 / max_value(image)
     if border == "constant":
         fill = tuple(v / 255.0 / scale for v in BORDER_VALUE)
         mode = cv2.BORDER_CONSTANT
@@ -158,3 +164,14 @@ def align_face(
     """Align one face: ``(crop, affine)`` with crop S×S×3 float32 [0, 1], affine (2, 3)."""
     affine = estimate_affine(landmarks, size)
     return warp_face(image, affine, size, border), affine
+
+
+def align_arcface(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """The 112×112×3 uint8 RGB ArcFace crop of a face (uint16 frames are scaled to 8 bits),
+    by the least-squares similarity onto ``ARCFACE_TEMPLATE_112`` (as insightface's
+    ``norm_crop``); black for landmarks that all coincide."""
+    try:
+        m = similarity_lstsq(np.asarray(landmarks).reshape(5, 2), ARCFACE_TEMPLATE_112)
+    except ValueError:
+        return np.zeros((112, 112, 3), np.uint8)
+    return cv2.warpAffine(to_uint8(image), m, (112, 112), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))

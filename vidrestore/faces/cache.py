@@ -27,12 +27,15 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import OutputError
+from vidrestore.errors import OutputError
+from vidrestore.io.fingerprint import FileStamp, content_digest
+
 from .face import Face
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """2: only runs that saw the whole video publish an entry (version 1 entries could come from
-a ``--max-frames`` run and hold only the first frames, so they are not trusted)."""
+a ``--max-frames`` run and hold only the first frames, so they are not trusted). 3: the
+video's digest is ``io.fingerprint.content_digest`` (the batch ledger's)."""
 
 RECORD = np.dtype(
     [
@@ -48,20 +51,10 @@ RECORD = np.dtype(
 FRAME = np.dtype([("frame", "<i8"), ("flags", "u1")])
 """One frame in ``frames.bin``: bit 0 the frame was detected, bit 1 it starts a new shot."""
 
-_MIB = 1 << 20
-
-
 def fingerprint(path: str | Path) -> dict[str, Any]:
-    """Size, mtime (ns) and sha256 of the first and last MiB of a file."""
-    path = Path(path)
-    stat = path.stat()
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        digest.update(fh.read(_MIB))
-        if stat.st_size > _MIB:
-            fh.seek(max(stat.st_size - _MIB, _MIB))
-            digest.update(fh.read(_MIB))
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256_ends": digest.hexdigest()}
+    """Size, mtime (ns) and content digest (``io.fingerprint``) of a file."""
+    stamp = FileStamp.of(path)
+    return {"size": stamp.size, "mtime_ns": stamp.mtime_ns, "sha256_ends": content_digest(path)}
 
 
 class FaceCache:

@@ -1,4 +1,4 @@
-"""The face stage's settings: detection, tracking, smoothing, identity and the paste mask.
+"""The face stage's settings: detection, tracking, smoothing and identity.
 
 Every field has a default that works for an ordinary video; the CLI and YAML presets fill
 ``FaceConfig`` through ``vidrestore.config.from_mapping`` (unknown keys are an error).
@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
 
-from ..errors import ConfigError
-
-DetectorKind = Literal["auto", "retinaface", "retinaface-mobilenet", "mtcnn"]
-SmoothMethod = Literal["off", "gaussian", "one-euro"]
-IdentityBackend = Literal["auto", "arcface-onnx", "arcface-torch", "dlib", "off"]
-MaskKind = Literal["auto", "parsing", "template"]
+from vidrestore.errors import ConfigError
+from vidrestore.names import DetectorName, IdentityBackendName, SmoothName
 
 
 @dataclass(frozen=True)
@@ -79,7 +74,7 @@ class SmoothConfig:
         d_cutoff: One-Euro cut-off of the speed estimate, Hz.
     """
 
-    method: SmoothMethod = "gaussian"
+    method: SmoothName = "gaussian"
     sigma: float = 4.0
     radius: int | None = None
     order: int = 2
@@ -117,7 +112,7 @@ class IdentityConfig:
         improve: ...or sooner when a detection's quality beats the track's best by this factor.
     """
 
-    backend: IdentityBackend = "auto"
+    backend: IdentityBackendName = "auto"
     every: int = 12
     improve: float = 1.25
 
@@ -147,11 +142,9 @@ class FaceConfig:
         track: see ``TrackConfig``.
         smooth: see ``SmoothConfig``.
         identity: see ``IdentityConfig``.
-        mask: paste-back mask (``auto``: face parsing when its weights are present, else the
-            template mask).
     """
 
-    detector: DetectorKind = "auto"
+    detector: DetectorName = "auto"
     detect_every: int = 1
     batch: int = 8
     detect_scale: float = 1.0
@@ -161,7 +154,6 @@ class FaceConfig:
     track: TrackConfig = field(default_factory=TrackConfig)
     smooth: SmoothConfig = field(default_factory=SmoothConfig)
     identity: IdentityConfig = field(default_factory=IdentityConfig)
-    mask: MaskKind = "auto"
 
     def __post_init__(self) -> None:
         if self.detect_every < 1:

@@ -42,3 +42,9 @@ class Face:
         w = max(float(self.box[2] - self.box[0]), 0.0)
         h = max(float(self.box[3] - self.box[1]), 0.0)
         return (w * h) ** 0.5
+
+    def points(self) -> np.ndarray:
+        """(7, 2) float64: the 5 landmarks, then the box's two corners (what tracking and
+        temporal smoothing follow)."""
+        return np.vstack([np.asarray(self.landmarks, np.float64).reshape(5, 2),
+                          np.asarray(self.box, np.float64).reshape(2, 2)])

@@ -6,18 +6,13 @@ Memory stays small on long videos: per-frame face counts are one small integer e
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ..errors import OutputError
 from .face import Face
 
 
@@ -106,26 +101,3 @@ class FaceReport:
             ],
             "face_counts": self.counts.tolist(),
         }
-
-
-def write_json_atomic(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as JSON to ``path`` through a temporary file and a rename: readers see
-    the old file or the new one, never half of one."""
-    path = Path(path)
-    tmp: Path | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False, encoding="utf-8"
-        ) as fh:
-            tmp = Path(fh.name)
-            json.dump(data, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise OutputError(f"cannot write report {path}: {exc.strerror or exc}") from None
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-    return path

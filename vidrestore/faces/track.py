@@ -12,7 +12,7 @@ each with a ``track_id``:
   frame by Lucas–Kanade optical flow of points on its face (a RANSAC similarity fit), so every
   frame has its faces; a track the flow loses goes missing;
 - a missing track lives ``max_gap`` frames and keeps its id if its face comes back in time;
-- a scene cut (``SceneCutDetector``) ends every track.
+- a scene cut (``scene_cut.SceneCutDetector``) ends every track.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-import cv2
 import numpy as np
 
 from .config import TrackConfig
 from .face import Face
+from .motion import propagate_face, to_gray8
 
 try:  # scipy comes with scikit-image; without it, a greedy assignment does
     from scipy.optimize import linear_sum_assignment
@@ -33,59 +33,6 @@ except ImportError:  # pragma: no cover
 
 Embed = Callable[[Face], "np.ndarray | None"]
 """Returns a unit identity vector for a detection (or None): called lazily, only when needed."""
-
-
-def to_gray8(image: np.ndarray) -> np.ndarray:
-    """H×W uint8 luma of an RGB uint8/uint16 frame."""
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-
-
-class SceneCutDetector:
-    """Flags the first frame of each new shot.
-
-    Each frame is shrunk to 64×48 and described by a 16×4×4 HSV histogram; a frame whose
-    Hellinger (Bhattacharyya) distance to the previous frame's exceeds ``threshold`` starts a
-    new shot. On the iscc demo video real cuts score 0.33–0.84 and frames within a shot
-    stay under 0.22. The regions of known faces (``exclude``) are left out of both
-    histograms: a large face that appears, vanishes or is covered changes the histogram as
-    much as a cut does, but it is not one.
-    """
-
-    _SIZE = (64, 48)
-
-    def __init__(self, threshold: float) -> None:
-        self.threshold = threshold
-        self._previous: np.ndarray | None = None
-        self.distance = 0.0
-
-    def __call__(self, image: np.ndarray, exclude: Sequence[np.ndarray] = ()) -> bool:
-        if image.dtype == np.uint16:
-            image = (image >> 8).astype(np.uint8)
-        h, w = image.shape[:2]
-        hsv = cv2.cvtColor(cv2.resize(image, self._SIZE, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2HSV)
-        previous, self._previous = self._previous, hsv
-        if previous is None:
-            self.distance = 0.0
-            return False
-        mask = np.full(hsv.shape[:2], 255, np.uint8)
-        sx, sy = self._SIZE[0] / w, self._SIZE[1] / h
-        for box in exclude:
-            x1, y1, x2, y2 = (float(v) for v in box)
-            px, py = 0.2 * (x2 - x1), 0.2 * (y2 - y1)
-            mask[max(int((y1 - py) * sy), 0) : int(np.ceil((y2 + py) * sy)),
-                 max(int((x1 - px) * sx), 0) : int(np.ceil((x2 + px) * sx))] = 0
-        if mask.mean() < 0.3 * 255:  # faces fill the frame: judge the whole frame
-            mask[:] = 255
-        self.distance = float(cv2.compareHist(self._hist(previous, mask), self._hist(hsv, mask),
-                                              cv2.HISTCMP_BHATTACHARYYA))
-        return self.threshold < 1.0 and self.distance > self.threshold
-
-    @staticmethod
-    def _hist(hsv: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        hist = cv2.calcHist([hsv], [0, 1, 2], mask, [16, 4, 4], [0, 180, 0, 256, 0, 256])
-        return hist.astype(np.float32) / max(float(hist.sum()), 1.0)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -97,71 +44,6 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     inter = w * h
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return float(inter / union) if union > 0 else 0.0
-
-
-def _points(face: Face) -> np.ndarray:
-    """(7, 2) float64: the 5 landmarks then the box's two corners."""
-    return np.vstack([np.asarray(face.landmarks, np.float64).reshape(5, 2),
-                      np.asarray(face.box, np.float64).reshape(2, 2)])
-
-
-def estimate_face_motion(
-    prev_gray: np.ndarray, gray: np.ndarray, landmarks: np.ndarray, box: np.ndarray
-) -> np.ndarray | None:
-    """The similarity transform (2, 3) that moves a face from one frame to the next.
-
-    Tracks the landmarks and a 5×5 grid over the inner box with pyramidal Lucas–Kanade,
-    keeps points that pass a forward–backward check and fits a similarity to them (RANSAC).
-
-    Returns:
-        The transform, or None if the face was lost (too few consistent points, or an
-        implausible scale change).
-    """
-    x1, y1, x2, y2 = (float(v) for v in box)
-    size = max(((x2 - x1) * (y2 - y1)) ** 0.5, 1.0) if x2 > x1 and y2 > y1 else 1.0
-    gx, gy = np.meshgrid(np.linspace(0.15, 0.85, 5), np.linspace(0.15, 0.85, 5))
-    grid = np.stack([x1 + gx.ravel() * (x2 - x1), y1 + gy.ravel() * (y2 - y1)], 1)
-    src = np.vstack([np.asarray(landmarks, np.float64).reshape(5, 2), grid]).astype(np.float32)
-    win = int(np.clip(size / 4, 9, 31)) | 1
-    params = dict(winSize=(win, win), maxLevel=3,
-                  criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
-    dst, ok1, _ = cv2.calcOpticalFlowPyrLK(prev_gray, gray, src.reshape(-1, 1, 2), None, **params)
-    if dst is None:
-        return None
-    back, ok2, _ = cv2.calcOpticalFlowPyrLK(gray, prev_gray, dst, None, **params)
-    fb = np.linalg.norm(back.reshape(-1, 2) - src, axis=1)
-    good = (ok1.ravel() == 1) & (ok2.ravel() == 1) & (fb < max(1.0, 0.04 * size))
-    if good.sum() < 6:
-        return None
-    tol = max(1.0, 0.03 * size)
-    m, inliers = cv2.estimateAffinePartial2D(
-        src[good], dst.reshape(-1, 2)[good], method=cv2.RANSAC, ransacReprojThreshold=tol
-    )
-    if m is None or inliers is None or inliers.sum() < 5:
-        return None
-    if not 0.8 < float(np.hypot(m[0, 0], m[1, 0])) < 1.25:
-        return None
-    return m
-
-
-def propagate_face(
-    prev_gray: np.ndarray, gray: np.ndarray, landmarks: np.ndarray, box: np.ndarray
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Carry a face to the next frame by optical flow (``estimate_face_motion``).
-
-    Returns:
-        ``(landmarks (5, 2) float32, box (4,) float32)``, or None if the face was lost.
-    """
-    m = estimate_face_motion(prev_gray, gray, landmarks, box)
-    if m is None:
-        return None
-    x1, y1, x2, y2 = (float(v) for v in box)
-    scale = float(np.hypot(m[0, 0], m[1, 0]))
-    lm = np.asarray(landmarks, np.float64).reshape(5, 2) @ m[:, :2].T + m[:, 2]
-    centre = np.array([(x1 + x2) / 2, (y1 + y2) / 2]) @ m[:, :2].T + m[:, 2]
-    half = np.array([(x2 - x1) / 2, (y2 - y1) / 2]) * scale
-    new_box = np.concatenate([centre - half, centre + half])
-    return lm.astype(np.float32), new_box.astype(np.float32)
 
 
 @dataclass
@@ -302,13 +184,13 @@ class FaceTracker:
         matched = set()
         for ti, di in pairs:
             track, det = tracks[ti], detections[di]
-            self._observe(track, index, _points(det))
+            self._observe(track, index, det.points())
             track.score = float(det.score)
             det.track_id = track.id
             matched.add(di)
         for di, det in enumerate(detections):
             if di not in matched:
-                pts = _points(det)
+                pts = det.points()
                 track = FaceTrack(self._next_id, index, pts, np.zeros_like(pts), index, float(det.score))
                 self.tracks[track.id] = track
                 self._next_id += 1

@@ -11,12 +11,15 @@ clobbering a file that appeared meanwhile.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
-from ..errors import OutputError
+import numpy as np
+
+from vidrestore.errors import OutputError
 
 
 def check_output_path(target: str | Path, *, overwrite: bool) -> Path:
@@ -76,14 +79,38 @@ def publish(tmp: Path, target: Path, *, overwrite: bool) -> None:
 
 
 def write_text_atomic(target: str | Path, text: str) -> Path:
-    """Write a small text file (a report, a ledger export) atomically."""
+    """Write a small text file (a report, a ledger export) atomically: through a temporary file
+    beside it and a rename, so readers see the old file or the new one, never half of one.
+    Missing parent folders are made; a failure is an ``OutputError``."""
     target = Path(target)
-    fd, name = tempfile.mkstemp(dir=target.parent or Path("."), prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
     os.chmod(name, _default_mode())
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(name, target)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
     finally:
         Path(name).unlink(missing_ok=True)
     return target
+
+
+def write_json_atomic(target: str | Path, data: Any) -> Path:
+    """``write_text_atomic`` of ``data`` as indented JSON (numpy values and paths as plain
+    JSON); data that is not JSON raises TypeError before anything is written."""
+    return write_text_atomic(target, json.dumps(data, indent=1, default=_plain) + "\n")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")

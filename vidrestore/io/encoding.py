@@ -11,7 +11,7 @@ from typing import Literal
 
 import av
 
-from ..errors import UsageError
+from vidrestore.errors import UsageError
 
 Codec = Literal["libx264", "libx265", "libvpx-vp9", "prores_ks", "ffv1"]
 CODECS: tuple[str, ...] = ("libx264", "libx265", "libvpx-vp9", "prores_ks", "ffv1")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import av
 
-from ..errors import InputError, InputNotFoundError
+from vidrestore.errors import InputError, InputNotFoundError
 
 
 def open_input(path: str | Path) -> av.container.InputContainer:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from vidrestore.errors import InputError
 
-from ..errors import InputError
 from .colour import ColourModel
 from .frame import Frame
 from .probe import open_input, probe, video_stream

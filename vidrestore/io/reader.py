@@ -11,7 +11,8 @@ from typing import Iterator
 import av
 import numpy as np
 
-from ..errors import InputError
+from vidrestore.errors import InputError
+
 from .colour import ColourModel, keeps_planes
 from .frame import Frame
 from .probe import VideoInfo, open_input, probe, video_stream

@@ -13,7 +13,8 @@ from typing import Callable
 
 import av
 
-from ..errors import OutputError, UsageError, VidrestoreError
+from vidrestore.errors import OutputError, UsageError, VidrestoreError
+
 from .colour import ColourModel, patch_regions
 from .encoding import (
     LIMITED_RANGE_ONLY,

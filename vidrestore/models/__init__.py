@@ -8,7 +8,14 @@ from .checkpoint import LoadReport, load_strict, read_state_dict
 from .codeformer import CodeFormer, CodeFormerConfig, CodeFormerOutput
 from .codeformer_pp import CodeFormerPP, CodeFormerPPConfig, CodeFormerPPOutput
 from .idcodeformer import IDCodeFormer, IDCodeFormerConfig
-from .registry import MODELS, ModelSpec, build_model, get_spec, load_checkpoint, model_names
+from .registry import (
+    MODELS,
+    ModelSpec,
+    build_model,
+    get_spec,
+    load_checkpoint,
+    model_names,
+)
 from .vqgan import VQAutoEncoder, VQGANConfig, VQGANOutput
 
 __all__ = [

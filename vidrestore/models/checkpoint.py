@@ -14,12 +14,12 @@ import pickle
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import torch
 from torch import Tensor, nn
 
-from ..errors import MissingWeightsError, WeightsError, WeightsMismatchError
+from vidrestore.errors import MissingWeightsError, WeightsError, WeightsMismatchError
 
 StateDict = dict[str, Tensor]
 PARAM_KEYS = ("params_ema", "params")
@@ -147,6 +147,22 @@ def load_strict(
         )
     net.load_state_dict(state_dict, strict=False)
     return LoadReport(source, param_key, len(state_dict), untrained)
+
+
+def load_weights_file(net: nn.Module, path: str | Path, *, what: str,
+                      rename: Callable[[str], str] | None = None) -> nn.Module:
+    """Load a component's checkpoint file (a detector, a face parser, an identity network)
+    into ``net`` strictly, and return ``net``.
+
+    The file is read by ``read_state_dict`` (no code is unpickled; a damaged file is a
+    ``WeightsError``), its keys renamed by ``rename`` when given; a file that does not fit is a
+    ``WeightsMismatchError`` naming ``what`` (e.g. ``"RetinaFace resnet50"``).
+    """
+    state_dict, param_key = read_state_dict(path)
+    if rename is not None:
+        state_dict = {rename(k): v for k, v in state_dict.items()}
+    load_strict(net, state_dict, source=f"{path} ({what})", param_key=param_key)
+    return net
 
 
 def mismatch_summary(missing: list[str], unexpected: list[str], shapes: list[str]) -> str:

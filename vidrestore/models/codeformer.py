@@ -28,7 +28,8 @@ from typing import Callable, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError, UsageError
+from vidrestore.errors import ConfigError, UsageError
+
 from .fusion import FidelityWeight, FuseSFTBlock, adaptive_instance_normalization
 from .transformer import TransformerSALayer
 from .vqgan import VQAutoEncoder

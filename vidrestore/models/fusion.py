@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..errors import UsageError
+from vidrestore.errors import UsageError
+
 from .vqgan_blocks import ResBlock
 
 FidelityWeight = float | Tensor

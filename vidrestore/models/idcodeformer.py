@@ -26,7 +26,8 @@ from dataclasses import asdict, dataclass, field
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import UsageError
+from vidrestore.errors import UsageError
+
 from .checkpoint import LoadReport, load_strict
 from .codeformer import CodeFormer, CodeFormerConfig, CodeFormerOutput
 from .fusion import FidelityWeight, calc_mean_std

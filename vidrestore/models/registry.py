@@ -16,7 +16,9 @@ from typing import Any, Callable
 
 from torch import Tensor, nn
 
-from ..errors import UsageError
+from vidrestore.errors import UsageError
+from vidrestore.names import NetworkName, check_covers
+
 from .checkpoint import LoadReport, load_strict, read_state_dict
 from .codeformer import CodeFormer, CodeFormerConfig
 from .codeformer_pp import CodeFormerPP, CodeFormerPPConfig
@@ -40,6 +42,7 @@ class ModelSpec:
 
     name: the CLI name. network_type: the class built. config_type / default_config / tiny_config: its typed config.
     build: config -> network. needs_identity: forward takes a ``B×512`` identity vector.
+    takes_fidelity: forward takes CodeFormer's fidelity ``w`` (CodeFormer++ fuses both ends itself).
     base_weights: the weights entry it starts from (official ``codeformer`` for all three).
     trained_weights: the entry of its own trained checkpoint (None: base_weights is it).
     extends_base: loads base weights alone (new layers reported untrained), if allowed.
@@ -55,6 +58,7 @@ class ModelSpec:
     build: Callable[[Any], nn.Module]
     needs_identity: bool
     base_weights: str
+    takes_fidelity: bool = True
     trained_weights: str | None = None
     extends_base: Loader | None = field(default=None, repr=False)
     own_key_prefixes: tuple[str, ...] = ()
@@ -104,11 +108,14 @@ MODELS: dict[str, ModelSpec] = {
             "codeformer++", CodeFormerPP, CodeFormerPPConfig, CodeFormerPPConfig(),
             CodeFormerPPConfig(TINY_CODEFORMER, DAMConfig(8, 3), TGRNConfig(32, (1, 2), 2)),
             CodeFormerPP.from_config, needs_identity=False, base_weights="codeformer",
-            trained_weights="codeformer++", extends_base=_load_codeformer_pp_base,
+            takes_fidelity=False, trained_weights="codeformer++", extends_base=_load_codeformer_pp_base,
             own_key_prefixes=("codeformer.", "dam.", "tgrn."),
         ),
     )
 }
+
+
+check_covers(NetworkName, MODELS, "models.registry")
 
 
 def model_names() -> list[str]:

@@ -17,8 +17,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import ConfigError
-from .vqgan_blocks import AttnBlock, Downsample, ResBlock, Upsample, check_channels, group_norm
+from vidrestore.errors import ConfigError
+
+from .vqgan_blocks import (
+    AttnBlock,
+    Downsample,
+    ResBlock,
+    Upsample,
+    check_channels,
+    group_norm,
+)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Literal
 
-from ..errors import ChecksumError, MissingWeightsError, UsageError
+from vidrestore.errors import ChecksumError, MissingWeightsError, UsageError
+
 from .registry import KNOWN_WEIGHTS, KnownWeights
 
 _CHUNK = 1 << 20

@@ -8,28 +8,27 @@ detector built here has a ``reason`` attribute saying why it was chosen, for the
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 
-from ...errors import UsageError
-from ...weights import WeightStore
+from vidrestore.errors import UsageError
+from vidrestore.names import DetectorName, check_covers, choices
+from vidrestore.weights import WeightStore
+
 from .base import Detector
 from .mtcnn import MTCNNDetector
 from .retinaface import RetinaFaceDetector
-
-DetectorKind = Literal["auto", "retinaface", "retinaface-mobilenet", "mtcnn"]
-
-KINDS: tuple[str, ...] = ("auto", "retinaface", "retinaface-mobilenet", "mtcnn")
 
 _RETINA = {
     "retinaface": ("retinaface-resnet50", "resnet50"),
     "retinaface-mobilenet": ("retinaface-mobilenet", "mobile0.25"),
 }
+"""RetinaFace kinds → (weights entry, facexlib network name), best first (``auto``'s order)."""
+
+check_covers(DetectorName, ("auto", "mtcnn", *_RETINA), "faces.detect")
 
 
 def build_detector(
-    kind: DetectorKind,
+    kind: DetectorName,
     store: WeightStore,
     device: torch.device | str = "cpu",
     threshold: float | None = None,
@@ -60,7 +59,7 @@ def build_detector(
         path = store.require(name)
         return RetinaFaceDetector(path, network, device=device, reason="requested", **extra)
     if kind != "auto":
-        raise UsageError(f"unknown detector {kind!r}; choose one of {', '.join(KINDS)}")
+        raise UsageError(f"unknown detector {kind!r}; choose one of {', '.join(choices(DetectorName))}")
     for name, network in _RETINA.values():
         if store.find(name) is not None:
             path = store.require(name)  # present: only checks its sha256, never downloads
@@ -70,4 +69,4 @@ def build_detector(
     return MTCNNDetector(device=device, reason=f"RetinaFace weights not found in {where}", **extra)
 
 
-__all__ = ["Detector", "DetectorKind", "MTCNNDetector", "RetinaFaceDetector", "build_detector"]
+__all__ = ["Detector", "MTCNNDetector", "RetinaFaceDetector", "build_detector"]

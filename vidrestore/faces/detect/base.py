@@ -6,7 +6,7 @@ from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from ..face import Face
+from vidrestore.faces.face import Face
 
 
 @runtime_checkable

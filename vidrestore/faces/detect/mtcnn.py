@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..face import Face
+from vidrestore.faces.face import Face
+
 from .base import group_by_size
 from .mtcnn_nets import ONet, PNet, RNet, default_weights_dir, load_nets
 from .nms import nms

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ...errors import MissingWeightsError
+from vidrestore.errors import MissingWeightsError
 
 
 class PNet(nn.Module):

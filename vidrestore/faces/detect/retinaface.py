@@ -14,33 +14,40 @@ import cv2
 import numpy as np
 import torch
 
-from ...errors import WeightsMismatchError
-from ..face import Face
+from vidrestore.compat import import_needing_torchvision, torchvision_ops_missing
+from vidrestore.faces.face import Face
+from vidrestore.models.checkpoint import load_weights_file
+
 from .base import group_by_size
+from .nms import nms
 
 Network = Literal["resnet50", "mobile0.25"]
 
 
+def facexlib_retinaface():
+    """facexlib's ``detection.retinaface`` module, its NMS routed to ours (``nms.nms``) where
+    torchvision's compiled ops are missing (see ``vidrestore.compat``)."""
+    module = import_needing_torchvision("facexlib.detection.retinaface")
+    if torchvision_ops_missing():
+        module.py_cpu_nms = _rows_nms
+    return module
+
+
+def _rows_nms(dets: np.ndarray, threshold: float) -> list[int]:
+    """facexlib's ``py_cpu_nms(dets, thresh)`` (rows ``x1, y1, x2, y2, score``) by ``nms.nms``."""
+    return [int(i) for i in nms(dets[:, :4], dets[:, 4], threshold)]
+
+
 def build_retinaface_net(network: Network, device: torch.device | str = "cpu") -> torch.nn.Module:
     """facexlib's RetinaFace module with random weights, in eval mode."""
-    from ...compat import ensure_torchvision
-
-    ensure_torchvision()
-    from facexlib.detection.retinaface import RetinaFace
-
-    return RetinaFace(network_name=network, half=False, device=torch.device(device)).eval()
+    return facexlib_retinaface().RetinaFace(network_name=network, half=False, device=torch.device(device)).eval()
 
 
 def load_retinaface_net(path: Path | str, network: Network, device: torch.device | str = "cpu"):
     """facexlib's RetinaFace with the checkpoint at ``path`` loaded strictly."""
-    net = build_retinaface_net(network, "cpu")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise WeightsMismatchError(f"{path} is not a RetinaFace {network} checkpoint: {first}") from None
+    # facexlib's checkpoints were saved from DataParallel: their keys start with "module.".
+    net = load_weights_file(build_retinaface_net(network, "cpu"), path, what=f"RetinaFace {network}",
+                            rename=lambda key: key.removeprefix("module."))
     net.device = torch.device(device)
     net.mean_tensor = net.mean_tensor.to(device)
     return net.to(device).requires_grad_(False)

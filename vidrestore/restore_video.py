@@ -6,7 +6,6 @@ and publishes the output atomically. The CLI, the batch runner and ``bench`` all
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,15 +13,13 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import UsageError
-from .io.atomic import atomic_output, check_output_path, write_text_atomic
+from .errors import InputError, UsageError
+from .io.atomic import atomic_output, check_output_path, write_json_atomic
 from .io.reader import VideoReader
 from .io.writer import VideoWriter
 from .memory import trim_heap
-from .pipeline import StageClock, run_stages
-from .restore_stage import RestoreStage
+from .pipeline.runner import StageClock, run_stages
 from .settings import RestoreConfig
-from .stage import check_restorer
 from .weights import WeightStore
 
 Log = Callable[[str], None]
@@ -72,17 +69,6 @@ class Notes:
         self.log(line)
 
 
-def resolve_device(name: str):
-    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is a usage error."""
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda was asked for, but PyTorch sees no CUDA device")
-    return torch.device(name)
-
-
 def restore_video(
     source: str | Path,
     target: str | Path,
@@ -118,8 +104,7 @@ def restore_video(
     Raises:
         InputError, OutputError, UsageError, WeightsError: see ``vidrestore.errors``.
     """
-    from engines import build_restorer
-    from .faces.stage import FaceStage, PasteStage
+    from .pipeline.build import build_restorer, build_stages, resolve_device
 
     target = _check_request(target, overwrite, max_frames)
     reader = VideoReader(source)
@@ -129,22 +114,9 @@ def restore_video(
     reference = _read_reference(config.reference) if config.reference else None
     if restorer is None:
         restorer = build_restorer(config, store, device, log=notes)
-    else:
-        restorer = check_restorer(restorer)
-    face_config = config.faces
-    if restorer.face_size != face_config.face_size:  # the network decides the crop size
-        face_config = dataclasses.replace(face_config, face_size=restorer.face_size)
-    faces = FaceStage(
-        face_config, store, device,
-        identity_needed=restorer.uses_identity,
-        reference_image=reference,
-        cache_dir=_face_cache_dir(target) if config.face_cache else None,
-        source=Path(source),
-        log=notes,
-    )
-    notes(faces.summary)
-    restore = RestoreStage(restorer, fidelity=config.fidelity, batch_size=config.batch_for(device))
-    paste = PasteStage(faces.masker, overlay=config.overlay)
+    faces, restore, paste = build_stages(
+        config, store, device, restorer, source=source, reference_image=reference, log=notes,
+        cache_dir=_face_cache_dir(target) if config.face_cache else None)
 
     clock = clock if clock is not None else StageClock()
     started = time.perf_counter()
@@ -177,7 +149,7 @@ def restore_video(
     seconds = time.perf_counter() - started
     report = faces.report()
     if report_path is not None:
-        write_text_atomic(report_path, _json(report))
+        write_json_atomic(report_path, report)
     return RunSummary(
         frames=frames,
         faces=restore.faces_restored,
@@ -232,8 +204,6 @@ def _face_cache_dir(target: Path) -> Path:
 def _read_reference(path: Path) -> np.ndarray:
     import cv2
 
-    from .errors import InputError
-
     if not Path(path).is_file():
         raise InputError(f"reference image not found: {path}")
     image = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_COLOR)  # imread logs to stderr
@@ -253,19 +223,3 @@ def _progress_bar(total: int | None):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="frame", dynamic_ncols=True, leave=False)
-
-
-def _json(data: dict) -> str:
-    import json
-
-    return json.dumps(data, indent=1, default=_plain) + "\n"
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON: {type(value).__name__}")

@@ -7,8 +7,9 @@ import pytest
 
 from vidrestore.faces.align import template
 from vidrestore.faces.config import FaceConfig, IdentityConfig, SmoothConfig
-from vidrestore.faces.stage import FaceStage, PasteStage
-from vidrestore.stage import check_stage
+from vidrestore.pipeline.contracts import check_stage
+from vidrestore.pipeline.face_stage import FaceStage
+from vidrestore.pipeline.paste_stage import PasteStage
 
 CONFIG = FaceConfig(min_face=0, face_size=128, batch=4, detect_every=2,
                     smooth=SmoothConfig(sigma=1.5), identity=IdentityConfig(backend="off"))

@@ -15,7 +15,6 @@ from typing import Iterable, Mapping
 import torch
 from torch import Tensor, nn
 
-
 _MODULATION_HEADS = ("scale.2.weight", "shift.2.weight")
 """CFT's last scale / shift convs: kept small (as trained ones are) so ``dec·(1 + w·scale)``
 does not compound into a chaotic network whose outputs hang on rounding noise."""

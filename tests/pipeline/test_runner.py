@@ -12,9 +12,9 @@ import pytest
 
 from vidrestore.faces.face import Face
 from vidrestore.io.frame import Frame
-from vidrestore.pipeline import StageClock, iterate_stages, run_stages
-from vidrestore.restore_stage import PassthroughRestorer, RestoreStage
-from vidrestore.stage import FrameJob, check_restorer, check_stage
+from vidrestore.pipeline.contracts import FrameJob, check_restorer, check_stage
+from vidrestore.pipeline.restore_stage import PassthroughRestorer, RestoreStage
+from vidrestore.pipeline.runner import StageClock, iterate_stages, run_stages
 
 
 class Alive:

@@ -10,8 +10,9 @@ Two numbers per run, over every pair of consecutive frames of every track:
   transforms, the five template points ``T`` go to ``A_t · M · A_{t−1}⁻¹ · T``; the mean
   distance they move is the pair's jitter. A perfect alignment follows the face exactly and
   scores 0 whatever the face does; detector noise and smoothing lag both raise it. Like TLME
-  (RESEARCH §5) it is a temporal landmark error, but on the crop the restorer sees and
-  without needing ground-truth landmarks.
+  (the temporal landmark error video face restoration papers report, e.g. PGTFormer) it is
+  a temporal landmark error, but on the crop the restorer sees and without needing
+  ground-truth landmarks.
 - **landmark acceleration** (``landmark_accel``, % of face size): the mean norm of the
   second difference ``l(t+1) − 2 l(t) + l(t−1)`` of the landmarks used for alignment: a
   high-pass that is zero for steady motion, so it measures wobble, not movement.
@@ -31,12 +32,12 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..io.frame import Frame
-from ..stage import FrameJob
-from .align import template
-from .config import FaceConfig
-from .face import Face
-from .track import estimate_face_motion, to_gray8
+from vidrestore.faces.align import template
+from vidrestore.faces.config import FaceConfig
+from vidrestore.faces.face import Face
+from vidrestore.faces.motion import estimate_face_motion, to_gray8
+from vidrestore.io.frame import Frame
+from vidrestore.pipeline.contracts import FrameJob
 
 FrameSource = Callable[[], Iterable[np.ndarray]]
 """Returns a fresh iterator over the frames (H×W×3 RGB) each time it is called."""
@@ -71,7 +72,7 @@ def subpixel_face_frames(
     period: float = 48.0,
     seed: int = 0,
 ) -> Iterable[np.ndarray]:
-    """The astronaut's head (as ``io.synthetic.face_clip_frames``) gliding on a smooth path.
+    """The astronaut's head (as ``testkit.media.face_clip_frames``) gliding on a smooth path.
 
     The centre moves as ``(0.5 + amplitude·sin(2πt/period), 0.5 + amplitude/2·sin(4πt/period))``
     in frame fractions, placed with sub-pixel (bilinear) precision, so the true motion is smooth:
@@ -167,7 +168,7 @@ def measure_jitter(
     ``clean_detector`` (optional) gives the noiseless landmarks for ``error_vs_clean``.
     """
     if detector is None:
-        from .detect import build_detector
+        from vidrestore.faces.detect import build_detector
 
         detector = build_detector(config.detector, store)
     replay = detector if isinstance(detector, ReplayDetector) else ReplayDetector(detector)
@@ -185,7 +186,7 @@ def measure_jitter(
 
 
 def _clean_landmarks(frames, config, store, detector, fps) -> dict[tuple[int, int], np.ndarray]:
-    from .stage import FaceStage
+    from vidrestore.pipeline.face_stage import FaceStage
 
     cfg = dataclasses.replace(config, detect_every=1,
                               identity=dataclasses.replace(config.identity, backend="off"),
@@ -199,7 +200,7 @@ def _clean_landmarks(frames, config, store, detector, fps) -> dict[tuple[int, in
 
 
 def _measure_one(frames, cfg, store, detector, motions, clean, fps) -> JitterStats:
-    from .stage import FaceStage
+    from vidrestore.pipeline.face_stage import FaceStage
 
     size = cfg.face_size
     stage = FaceStage(cfg, store, detector=detector)

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .stage import FrameJob, Restorer, check_restorer
+from .contracts import FrameJob, Restorer, check_restorer
 
 
 class PassthroughRestorer:

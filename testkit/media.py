@@ -16,8 +16,8 @@ from typing import Iterable, Iterator, Sequence
 import av
 import numpy as np
 
-from .colour import SWS_THREADS
-from .side_streams import ASS_HEADER
+from vidrestore.io.colour import SWS_THREADS
+from vidrestore.io.side_streams import ASS_HEADER
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,12 @@ import cv2
 import numpy as np
 import torch
 
-from ..errors import WeightsMismatchError
-from .face import Face
-from .paste import PasteConfig, TemplateMasker, _restored
+from vidrestore.compat import import_needing_torchvision
+from vidrestore.faces.face import Face
+from vidrestore.models.checkpoint import load_weights_file
+
+from .config import PasteConfig
+from .masks import TemplateMasker, restored_crop
 
 FACE_CLASSES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15)
 """ParseNet labels kept in the mask: 1 skin, 2 nose, 3 glasses, 4/5 eyes, 6/7 brows, 8/9 ears,
@@ -29,23 +32,13 @@ PARSE_SIZE = 512
 
 def build_parsenet(device: torch.device | str = "cpu") -> torch.nn.Module:
     """facexlib's ParseNet (512 in, 19 classes) with random weights, in eval mode."""
-    from ..compat import ensure_torchvision
-
-    ensure_torchvision()  # importing facexlib imports torchvision
-    from facexlib.parsing.parsenet import ParseNet
-
+    ParseNet = import_needing_torchvision("facexlib.parsing.parsenet").ParseNet
     return ParseNet(in_size=PARSE_SIZE, out_size=PARSE_SIZE, parsing_ch=19).eval().to(device)
 
 
 def load_parsenet(path: Path | str, device: torch.device | str = "cpu") -> torch.nn.Module:
     """ParseNet with the checkpoint at ``path`` loaded strictly (``weights_only``)."""
-    net = build_parsenet("cpu")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise WeightsMismatchError(f"{path} is not a ParseNet checkpoint: {first}") from None
+    net = load_weights_file(build_parsenet("cpu"), path, what="ParseNet")
     return net.to(device).requires_grad_(False)
 
 
@@ -108,7 +101,7 @@ class ParsingMasker:
         return logits.argmax(1).cpu().numpy()
 
     def mask(self, face: Face) -> np.ndarray:
-        restored = _restored(face)
+        restored = restored_crop(face)
         size = restored.shape[0]
         parsed = parse_to_mask(self.labels(restored[None])[0], size)
         return np.minimum(parsed, self.template.mask(face))

@@ -20,8 +20,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Sequence
 
-from .io.frame import Frame
-from .stage import FrameJob, Stage
+from vidrestore.io.frame import Frame
+
+from .contracts import FrameJob, Stage
 
 _END = object()
 _POLL = 0.1

@@ -18,8 +18,8 @@ from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from .faces.face import Face
-from .io.frame import Frame
+from vidrestore.faces.face import Face
+from vidrestore.io.frame import Frame
 
 
 @dataclass

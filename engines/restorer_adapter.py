@@ -19,7 +19,7 @@ from .base import Engine, is_out_of_memory
 
 
 class EngineRestorer:
-    """Adapts an ``Engine`` to ``vidrestore.stage.Restorer``.
+    """Adapts an ``Engine`` to the pipeline's ``Restorer`` protocol (``vidrestore.pipeline.contracts``).
 
     Args:
         engine: the built backend.

@@ -1,0 +1,48 @@
+"""Running a detector over many frames: in batches, at a detection scale, with a score floor."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from vidrestore.faces.face import Face
+from vidrestore.imaging import to_uint8
+
+from .base import Detector
+
+
+def detect_frames(
+    detector: Detector,
+    images: Sequence[np.ndarray],
+    *,
+    batch: int = 8,
+    scale: float = 1.0,
+    score_threshold: float = 0.0,
+) -> list[list[Face]]:
+    """The faces of each image, in frame coordinates.
+
+    Args:
+        detector: any ``Detector``.
+        images: H×W×3 RGB frames (uint8, or uint16 seen through its top 8 bits).
+        batch: images per detector call.
+        scale: images are resized by this factor before detection (2 finds the faces of
+            small videos that are under the detector's smallest size); boxes and landmarks
+            are mapped back.
+        score_threshold: detections scoring lower are dropped.
+    """
+    out: list[list[Face]] = []
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    for start in range(0, len(images), batch):
+        chunk = [to_uint8(im) for im in images[start : start + batch]]
+        if scale != 1.0:
+            chunk = [cv2.resize(im, None, fx=scale, fy=scale, interpolation=interpolation) for im in chunk]
+        for faces in detector.detect(chunk):
+            kept = [f for f in faces if f.score >= score_threshold]
+            if scale != 1.0:
+                for f in kept:
+                    f.box = (np.asarray(f.box, np.float32) / scale).astype(np.float32)
+                    f.landmarks = (np.asarray(f.landmarks, np.float32) / scale).astype(np.float32)
+            out.append(kept)
+    return out

@@ -1,0 +1,343 @@
+"""The face stage: find, track, smooth, align and identify the faces of each frame.
+
+It composes the face layer's parts in order: detection in batches (``faces.detect``), scene
+cuts (``faces.scene_cut``), tracking (``faces.track``), the face cache (``faces.cache``),
+per-track identities (``faces.identity``), temporal smoothing (``faces.smooth``) and
+alignment (``faces.align``).
+
+``FaceStage`` holds frames back twice, both bounded: up to ``batch`` detected frames wait so
+the detector runs on a batch, and every frame waits until the smoothing window's future half
+(``smooth.delay`` frames) has been tracked. Jobs come out exactly once, in order; ``flush()``
+gives out the rest at the end of the stream.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from vidrestore.config import to_mapping
+from vidrestore.errors import UsageError
+from vidrestore.faces.align import estimate_affine, warp_face
+from vidrestore.faces.cache import FaceCache
+from vidrestore.faces.cache_session import CacheSession
+from vidrestore.faces.config import FaceConfig
+from vidrestore.faces.detect.batching import detect_frames
+from vidrestore.faces.face import Face
+from vidrestore.faces.identity import (
+    FaceEncoder,
+    TrackIdentities,
+    build_encoder,
+    conditioning_backend,
+    reference_identity,
+)
+from vidrestore.faces.report import FaceReport
+from vidrestore.faces.scene_cut import SceneCutDetector
+from vidrestore.faces.smooth import build_smoother
+from vidrestore.faces.track import FaceTracker
+
+from .contracts import FrameJob
+
+Log = Callable[[str], None]
+
+
+class FaceStage:
+    """Detection, tracking, temporal smoothing, alignment and identity for each frame.
+
+    After it, every face of a job has ``track_id``, smoothed ``landmarks`` and ``box``, and
+    unless ``skip`` is set (``"too small"``) an ``affine`` and a ``crop`` (face_size² float32
+    RGB in [0, 1]); ``identity`` is the track's 512-d ArcFace vector when an ArcFace encoder
+    (or a reference photo) is in use.
+
+    Args:
+        config: the face settings.
+        store: where detector and identity weights are found.
+        device: torch device for the networks.
+        identity_needed: the restorer is conditioned on identity: a 512-d ArcFace encoder is
+            required (MissingWeightsError without its weights).
+        reference_image: H×W×3 RGB photo whose largest face's vector is used for every face
+            (the ``--reference`` option); needs an ArcFace encoder too.
+        cache: the video's face cache: read when it holds a complete entry for these
+            settings (the detector is then never run), else written during this run and
+            published by ``close()`` after ``flush()``.
+        cache_dir, source: instead of ``cache``: the folder to keep the cache in (entries go
+            to ``cache_dir/.vidrestore-faces/``) and the input video it describes.
+        log: receives one-line messages (choices made, cache use).
+        detector: a ready detector to use instead of building ``config.detector``.
+
+    Attributes:
+        identities: the per-track identity vectors (``faces.identity.TrackIdentities``).
+        seconds: busy seconds of its parts, for ``bench``: ``detect`` (detector calls) and
+            ``align`` (smoothed landmarks → affine → warped crop); the rest of the stage's
+            time is tracking, scene cuts and identity.
+    """
+
+    name = "faces"
+
+    def __init__(
+        self,
+        config: FaceConfig,
+        store,
+        device: str = "cpu",
+        *,
+        identity_needed: bool = False,
+        reference_image: np.ndarray | None = None,
+        cache: FaceCache | None = None,
+        cache_dir: str | Path | None = None,
+        source: str | Path | None = None,
+        log: Log | None = None,
+        detector=None,
+    ) -> None:
+        self.config = config
+        self._log = log or (lambda _msg: None)
+        if detector is None:
+            from vidrestore.faces.detect import build_detector
+
+            detector = build_detector(config.detector, store, device)
+        self.detector = detector
+        self.detector_reason = getattr(detector, "reason", "")
+        self.encoder, self.encoder_reason = _identity_encoder(
+            config, store, device, conditioning=identity_needed or reference_image is not None)
+        reference = None
+        if reference_image is not None:
+            reference = reference_identity(reference_image, detector, self.encoder)
+        self.identities = TrackIdentities(self.encoder, every=config.identity.every,
+                                          improve=config.identity.improve, min_face=config.min_face,
+                                          reference=reference)
+        use_id = self.encoder is not None and config.track.identity_weight > 0
+        self.tracker = FaceTracker(
+            config.track,
+            self.encoder.match_threshold if use_id else None,
+            self.encoder.match_margin if use_id else 0.15,
+        )
+        self.smoother = build_smoother(config.smooth)
+        self.cuts = SceneCutDetector(config.track.scene_cut)
+        self.report_data = FaceReport()
+        self.seconds: dict[str, float] = {"detect": 0.0, "align": 0.0}
+        self._incoming: list[tuple[FrameJob, bool]] = []  # job, scheduled for detection?
+        self._pending: deque[tuple[FrameJob, bool, bool]] = deque()
+        self._frontier = -1
+        self._last_detect: int | None = None
+        self._finished = False
+        self._closed = False
+        if cache is None and cache_dir is not None and source is not None:
+            cache = FaceCache(source, Path(cache_dir) / ".vidrestore-faces")
+        self._cache = CacheSession(cache, self.cache_settings(), self._log) if cache is not None else None
+        if self.cache_hit:
+            for tid, vec in self._cache.identities(self.encoder_name).items():
+                self.identities.set(tid, vec)
+
+    # -- what it is ----------------------------------------------------------------------
+
+    @property
+    def reference(self) -> np.ndarray | None:
+        """The reference photo's identity vector (``--reference``), or None."""
+        return self.identities.reference
+
+    @property
+    def encoder_name(self) -> str | None:
+        return self.encoder.name if self.encoder is not None else None
+
+    @property
+    def detector_name(self) -> str:
+        return str(getattr(self.detector, "name", type(self.detector).__name__))
+
+    @property
+    def delay(self) -> int:
+        """Frames a job is held back for smoothing (batching adds up to ``batch × K``)."""
+        return self.smoother.delay
+
+    @property
+    def cache_hit(self) -> bool:
+        return self._cache is not None and self._cache.hit
+
+    @property
+    def cache_state(self) -> str | None:
+        """``hit``, ``writing``, ``written`` or ``dropped``; None without a face cache."""
+        return self._cache.state if self._cache is not None else None
+
+    @property
+    def summary(self) -> str:
+        """One line for the CLI's log."""
+        c = self.config
+        smooth = c.smooth.method
+        if smooth == "gaussian":
+            smooth += f" σ={c.smooth.sigma:g} (delay {self.delay})"
+        if self.reference is not None:
+            ident = f"{self.encoder_name} (reference photo)"
+        elif self.encoder is None:
+            ident = "off"
+        else:
+            ident = self.encoder_name + ("" if self.encoder.conditioning else " (tracking only)")
+        source = "face cache" if self.cache_hit else f"{self.detector_name} ({self.detector_reason})" \
+            if self.detector_reason else self.detector_name
+        return (f"faces: {source}, detect every {c.detect_every}, smoothing {smooth}, "
+                f"identity {ident}")
+
+    def cache_settings(self) -> dict[str, Any]:
+        """The settings that change which faces and tracks a run finds (the cache key)."""
+        c = self.config
+        uses_id = self.encoder is not None and c.track.identity_weight > 0
+        return {
+            "detector": self.detector_name,
+            "detect_every": c.detect_every,
+            "detect_scale": c.detect_scale,
+            "score_threshold": c.score_threshold,
+            "track": to_mapping(c.track),
+            "track_identity": self.encoder_name if uses_id else None,
+            "identity_schedule": [c.identity.every, c.identity.improve] if uses_id else None,
+        }
+
+    def report(self) -> dict[str, Any]:
+        """The face report (see ``vidrestore.faces.report``) as plain data."""
+        embeddings = {t: self.identities.count(t) for t in self.identities.track_ids()}
+        return self.report_data.to_dict(
+            detector=self.detector_name,
+            detector_reason=self.detector_reason,
+            identity_backend=self.encoder_name,
+            identity_reason=self.encoder_reason,
+            reference_identity=self.reference is not None,
+            face_cache=self.cache_state,
+            settings=to_mapping(self.config),
+            identity=self.encoder_name,
+            embeddings=embeddings,
+        )
+
+    # -- the Stage protocol --------------------------------------------------------------
+
+    def process(self, jobs: Sequence[FrameJob]) -> list[FrameJob]:
+        """Take the next jobs (in order); return the finished ones (in order)."""
+        if self._finished:
+            raise RuntimeError("FaceStage.process after flush")
+        for job in jobs:
+            self._admit(job)
+        if self.cache_hit or sum(d for _, d in self._incoming) >= self.config.batch:
+            self._track_incoming()
+        return self._release(final=False)
+
+    def flush(self) -> list[FrameJob]:
+        """The stream ended: track what waits for a batch and return every held job."""
+        if self._finished:
+            return []
+        self._track_incoming()
+        out = self._release(final=True)
+        self._finished = True
+        return out
+
+    def close(self, success: bool = True, *, whole_video: bool = True) -> None:
+        """Publish the face cache if the stream was complete (flushed), ``success`` and it
+        held the ``whole_video`` (not a run stopped after some frames), else drop it; free
+        resources."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._cache is not None:
+            vectors = {t: v for t in self.identities.track_ids() if (v := self.identities.vector(t)) is not None}
+            self._cache.close(self._finished and success and whole_video, vectors, self.encoder_name,
+                              self.detector_name)
+
+    def __enter__(self) -> "FaceStage":
+        return self
+
+    def __exit__(self, exc_type, *_exc) -> None:
+        self.close(success=exc_type is None)
+
+    # -- detection and tracking ----------------------------------------------------------
+
+    def _admit(self, job: FrameJob) -> None:
+        k = self.config.detect_every
+        detect = self._last_detect is None or job.index - self._last_detect >= k
+        if detect and not self.cache_hit:
+            self._last_detect = job.index
+        self._incoming.append((job, detect and not self.cache_hit))
+
+    def _track_incoming(self) -> None:
+        incoming, self._incoming = self._incoming, []
+        if self.cache_hit:
+            for job, _ in incoming:
+                self._replay(job)
+            return
+        found = iter(self._detect([job.frame.image for job, d in incoming if d]))
+        for job, detect in incoming:
+            image = job.frame.image
+            # Cuts are judged here, in order, with the live tracks' faces masked out; a cut
+            # on a frame the schedule skipped is detected on its own.
+            cut = self.cuts(image, self.tracker.boxes())
+            detections = next(found) if detect else None
+            if cut and not detect:
+                detections, detect = self._detect([image])[0], True
+            embeddings = self.identities.frame(image)
+            job.faces = self.tracker.update(job.index, image, detections, cut=cut, embed=embeddings)
+            if self._cache is not None:
+                self._cache.record(job.index, job.faces, detect, cut)
+            if detect:
+                for tid, vector in self.identities.observe(job.index, job.faces, embeddings).items():
+                    self.tracker.set_identity(tid, vector)
+            self._tracked(job, detect, cut)
+
+    def _replay(self, job: FrameJob) -> None:
+        job.faces, detected, cut = self._cache.replay(job.index)
+        if detected:
+            self.identities.observe(job.index, job.faces, self.identities.frame(job.frame.image))
+        self._tracked(job, detected, cut)
+
+    def _detect(self, images: list[np.ndarray]) -> list[list[Face]]:
+        start = time.perf_counter()
+        try:
+            return detect_frames(self.detector, images, batch=self.config.batch,
+                                 scale=self.config.detect_scale,
+                                 score_threshold=self.config.score_threshold)
+        finally:
+            self.seconds["detect"] += time.perf_counter() - start
+
+    def _tracked(self, job: FrameJob, detected: bool, cut: bool) -> None:
+        t = job.frame.time
+        time_s = t if t is not None else job.index / 25.0
+        for face in job.faces:
+            self.smoother.add(face.track_id, job.index, time_s, face.points())
+        self._frontier = job.index
+        self._pending.append((job, detected, cut))
+
+    # -- smoothing, alignment, output ----------------------------------------------------
+
+    def _release(self, final: bool) -> list[FrameJob]:
+        out = []
+        while self._pending and (final or self._pending[0][0].index <= self._frontier - self.smoother.delay):
+            job, detected, cut = self._pending.popleft()
+            start = time.perf_counter()
+            self._align(job)
+            self.seconds["align"] += time.perf_counter() - start
+            self.report_data.add_frame(job.index, job.faces, detected, cut)
+            self.smoother.discard_before(job.index + 1)
+            out.append(job)
+        return out
+
+    def _align(self, job: FrameJob) -> None:
+        size = self.config.face_size
+        image = job.frame.image
+        for face in job.faces:
+            points = self.smoother.get(face.track_id, job.index)
+            face.landmarks = points[:5].astype(np.float32)
+            face.box = points[5:7].reshape(4).astype(np.float32)
+            if face.size < self.config.min_face:
+                face.skip = "too small"
+                continue
+            face.affine = estimate_affine(face.landmarks, size)
+            face.crop = warp_face(image, face.affine, size)
+            face.identity = self.identities.conditioning(face, image, job.index)
+
+
+def _identity_encoder(config: FaceConfig, store, device, *, conditioning: bool) -> tuple[FaceEncoder | None, str]:
+    """The identity encoder of a run and why; with ``conditioning``, one that gives ArcFace
+    vectors (or UsageError / MissingWeightsError)."""
+    backend = config.identity.backend
+    if conditioning:
+        backend = conditioning_backend(backend, store)
+    encoder, reason = build_encoder(backend, store, device)
+    if conditioning and (encoder is None or not encoder.conditioning):
+        raise UsageError(f"identity backend {backend!r} gives no ArcFace vectors for conditioning")
+    return encoder, reason

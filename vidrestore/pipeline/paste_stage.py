@@ -1,0 +1,48 @@
+"""The paste stage: restored faces blended back into their frames."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from vidrestore.faces.paste import FaceMasker, PasteConfig, paste_faces
+
+from .contracts import FrameJob
+
+
+class PasteStage:
+    """Blends each face's ``restored`` crop into its frame (``paste_faces``), records the
+    changed regions on the frame (``Frame.touch``: the writer re-converts only those), then
+    drops the face's crops to free memory; with ``overlay`` draws boxes, landmarks and track
+    ids after pasting. Holds nothing back.
+
+    Args:
+        masker: the paste mask maker (``faces.paste.build_masker``); None: the template mask.
+        overlay: draw the debugging overlay.
+        config: ``PasteConfig`` (interpolation, template mask), or None for defaults.
+    """
+
+    name = "paste"
+
+    def __init__(self, masker: FaceMasker | None = None, *, overlay: bool = False,
+                 config: PasteConfig | None = None) -> None:
+        self.masker = masker
+        self.overlay = overlay
+        self.config = config
+
+    def process(self, jobs: Sequence[FrameJob]) -> list[FrameJob]:
+        for job in jobs:
+            if any(f.restored is not None for f in job.faces):
+                for box in paste_faces(job.frame.image, job.faces, self.masker, self.config):
+                    job.frame.touch(*box)
+            if self.overlay and job.faces:
+                from vidrestore.faces.overlay import draw_overlay
+
+                draw_overlay(job.frame.image, job.faces)
+                job.frame.touch_all()
+            for face in job.faces:
+                face.crop = None
+                face.restored = None
+        return list(jobs)
+
+    def flush(self) -> list[FrameJob]:
+        return []
