@@ -26,19 +26,24 @@ from .network import EngineNetwork, NetworkIO
 Log = Callable[[str], None]
 
 
-def export_program(module: EngineNetwork, *, max_batch: int):
-    """``torch.export`` of ``module`` with the batch dim dynamic in ``1..max_batch``."""
-    io = module.io
+def export_program(module: torch.nn.Module, *, max_batch: int, example: tuple[Tensor, ...] | None = None):
+    """``torch.export`` of ``module`` with the batch dim dynamic in ``1..max_batch``.
+
+    ``example``: its inputs (batch ≥ 2); default the seeded inputs of an ``EngineNetwork``'s io.
+    """
     device = next(module.parameters()).device
-    example = io.example_inputs(2, device)
+    if example is None:
+        example = module.io.example_inputs(2, device)
     batch = torch.export.Dim("batch", min=1, max=max(2, max_batch))
     with torch.no_grad():
         return torch.export.export(module, example, dynamic_shapes=(tuple({0: batch} for _ in example),))
 
 
-def build_aoti_package(module: EngineNetwork, path: Path, *, max_batch: int) -> Path:
-    """Export and AOT-compile ``module`` into the package ``path`` (``.pt2``)."""
-    program = export_program(module, max_batch=max_batch)
+def build_aoti_package(module: torch.nn.Module, path: Path, *, max_batch: int,
+                       example: tuple[Tensor, ...] | None = None) -> Path:
+    """Export and AOT-compile ``module`` into the package ``path`` (``.pt2``); ``example`` as
+    for ``export_program`` (the halves of a split network pass theirs)."""
+    program = export_program(module, max_batch=max_batch, example=example)
     configs = {"freezing": True} if next(module.parameters()).device.type == "cpu" else {}
     out = torch._inductor.aoti_compile_and_package(program, package_path=str(path), inductor_configs=configs)
     return Path(out)

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import torch
 
-from .network import EngineNetwork
 
 OPSET = 20
 
@@ -31,24 +30,30 @@ SENSITIVE_OPS: frozenset[str] = frozenset({
 divisions by small numbers, and the code choice."""
 
 
-def export_onnx(module: EngineNetwork, path: Path, *, max_batch: int, example_batch: int = 2) -> Path:
+def export_onnx(module: torch.nn.Module, path: Path, *, max_batch: int, example_batch: int = 2,
+                example: tuple[torch.Tensor, ...] | None = None, input_names: tuple[str, ...] | None = None,
+                output_names: tuple[str, ...] = ("image",)) -> Path:
     """Export ``module`` to ``path`` (``.onnx``), batch axis dynamic in ``1..max_batch``.
 
     The export runs on the module's device with seeded example inputs; weights are stored in
-    the file itself (external data only past protobuf's 2 GB limit).
+    the file itself (external data only past protobuf's 2 GB limit). ``example`` /
+    ``input_names`` / ``output_names``: for modules other than an ``EngineNetwork`` (the
+    halves of a split network); by default the ``EngineNetwork``'s io gives them.
     """
     import onnx
 
-    io = module.io
     device = next(module.parameters()).device
-    example = io.example_inputs(max(2, example_batch), device)
+    if example is None:
+        example = module.io.example_inputs(max(2, example_batch), device)
+    if input_names is None:
+        input_names = module.io.input_names
     batch = torch.export.Dim("batch", min=1, max=max(2, max_batch))
     with warnings.catch_warnings(), _quiet_logger("onnxscript"):
         # the exporter's notes on axis names, deprecations and constant folding
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", FutureWarning)
         program = torch.onnx.export(
-            module, example, input_names=list(io.input_names), output_names=["image"],
+            module, example, input_names=list(input_names), output_names=list(output_names),
             dynamo=True, opset_version=OPSET, dynamic_shapes=(tuple({0: batch} for _ in example),),
             verbose=False, optimize=True,
         )

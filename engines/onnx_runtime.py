@@ -129,3 +129,52 @@ class OnnxRuntimeEngine:
         torch.cuda.current_stream(self.device).synchronize()  # inputs written before ORT reads them
         self.session.run_with_iobinding(binding)
         return out
+
+
+class OnnxGraph:
+    """One exported graph as a runner (a half of a split network, ``engines.split``).
+
+    Args:
+        path: the ``.onnx`` file.
+        input_names, output_names: its graph inputs and outputs, in order.
+        shapes: batch size → name → shape of every input and output (GPU binding).
+        device: where inputs arrive and outputs are returned.
+        precision: the precision the file was exported in.
+        threads: intra-op threads (default: torch's).
+    """
+
+    def __init__(self, path, input_names: tuple[str, ...], output_names: tuple[str, ...], shapes, *,
+                 device: torch.device, precision: str = "fp32", threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.device = device
+        self.input_names, self.output_names = tuple(input_names), tuple(output_names)
+        self.shapes = shapes
+        self.session = ort.InferenceSession(str(path), sess_options=session_options(threads),
+                                            providers=providers_for(device, precision))
+        self.provider = self.session.get_providers()[0]
+        names = tuple(i.name for i in self.session.get_inputs())
+        if names != self.input_names:
+            raise ValueError(f"{path}: inputs {list(names)}, expected {list(self.input_names)}")
+        self._on_gpu = device.type == "cuda" and self.provider != "CPUExecutionProvider"
+
+    def __call__(self, *inputs: Tensor) -> list[Tensor]:
+        if self._on_gpu:
+            return self._run_bound(inputs)
+        feeds = {name: t.detach().cpu().contiguous().numpy() for name, t in zip(self.input_names, inputs)}
+        outs = self.session.run(list(self.output_names), feeds)
+        return [torch.from_numpy(o).to(self.device) for o in outs]
+
+    def _run_bound(self, inputs) -> list[Tensor]:
+        binding = self.session.io_binding()
+        index = self.device.index or 0
+        inputs = [t.contiguous() for t in inputs]  # kept alive until the run
+        for name, t in zip(self.input_names, inputs):
+            binding.bind_input(name, "cuda", index, _NP_TYPES[t.dtype], tuple(t.shape), t.data_ptr())
+        shapes = self.shapes(inputs[0].shape[0])
+        outs = [torch.empty(shapes[name], device=self.device) for name in self.output_names]
+        for name, out in zip(self.output_names, outs):
+            binding.bind_output(name, "cuda", index, np.float32, tuple(out.shape), out.data_ptr())
+        torch.cuda.current_stream(self.device).synchronize()
+        self.session.run_with_iobinding(binding)
+        return outs

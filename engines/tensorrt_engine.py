@@ -61,12 +61,14 @@ def _layer_op(name: str) -> str:
 
 def build_plan(onnx_path: Path, plan_path: Path, io: NetworkIO, *, precision: str,
                batch: tuple[int, int, int], fp32_modules: tuple[str, ...] = (),
-               log: Log = lambda line: None) -> Path:
+               log: Log = lambda line: None, input_shapes: dict[str, tuple] | None = None) -> Path:
     """Build and serialise a TensorRT engine (``plan_path``) from ``onnx_path``.
 
     ``fp32_modules``: the module paths the precision plan keeps in fp32
     (``network.precision_plan(net, torch.float16).fp32``); with ``SENSITIVE_OPS`` they get
-    fp32 layer precision constraints in an fp16 engine.
+    fp32 layer precision constraints in an fp16 engine. ``input_shapes``: input name → shape
+    (batch first) for the profile, for graphs other than the whole network (a half of a
+    split network); default ``io.shapes()``.
     """
     import tensorrt as trt
 
@@ -95,9 +97,8 @@ def build_plan(onnx_path: Path, plan_path: Path, io: NetworkIO, *, precision: st
     elif precision != "fp32":
         raise ValueError(f"TensorRT engines are built in fp32 or fp16, not {precision}")
     profile = builder.create_optimization_profile()
-    for name, shape in io.shapes().items():
-        if name == "image":
-            continue
+    shapes = input_shapes if input_shapes is not None else {k: v for k, v in io.shapes().items() if k != "image"}
+    for name, shape in shapes.items():
         lo, opt, hi = ((b, *shape[1:]) for b in batch)
         profile.set_shape(name, lo, opt, hi)
     config.add_optimization_profile(profile)
@@ -155,3 +156,47 @@ class TensorRTEngine:
         if not self._context.execute_async_v3(stream.cuda_stream):
             raise RuntimeError("TensorRT execution failed")
         return out
+
+
+class TensorRTGraph:
+    """A serialised plan with named inputs and outputs as a runner (a half of a split network,
+    ``engines.split``), on the current CUDA stream.
+
+    Args:
+        plan: the ``.plan`` file.
+        input_names, output_names: its tensors, in order.
+        shapes: batch size → name → shape of every output.
+        device: the CUDA device it was built on.
+        max_batch: its profile's maximum.
+    """
+
+    def __init__(self, plan: Path, input_names: tuple[str, ...], output_names: tuple[str, ...], shapes, *,
+                 device: torch.device, max_batch: int) -> None:
+        import tensorrt as trt
+
+        self.device = device
+        self.input_names, self.output_names = tuple(input_names), tuple(output_names)
+        self.shapes = shapes
+        self.max_batch = max_batch
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self._runtime = trt.Runtime(self._logger)
+        self._engine = self._runtime.deserialize_cuda_engine(Path(plan).read_bytes())
+        if self._engine is None:
+            raise RuntimeError(f"TensorRT cannot load {plan} (built by another version or GPU?)")
+        self._context = self._engine.create_execution_context()
+
+    def __call__(self, *inputs: Tensor) -> list[Tensor]:
+        inputs = tuple(t.contiguous() for t in inputs)
+        batch = inputs[0].shape[0]
+        if batch > self.max_batch:
+            raise ValueError(f"batch {batch} > the engine's profile maximum {self.max_batch}")
+        shapes = self.shapes(batch)
+        outs = [torch.empty(shapes[name], device=self.device) for name in self.output_names]
+        for name, t in zip(self.input_names, inputs):
+            self._context.set_input_shape(name, tuple(t.shape))
+            self._context.set_tensor_address(name, t.data_ptr())
+        for name, out in zip(self.output_names, outs):
+            self._context.set_tensor_address(name, out.data_ptr())
+        if not self._context.execute_async_v3(torch.cuda.current_stream(self.device).cuda_stream):
+            raise RuntimeError("TensorRT execution failed")
+        return outs

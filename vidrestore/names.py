@@ -35,6 +35,8 @@ MaskName = Literal["auto", "parsing", "template"]
 """Paste-back masks; ``auto`` uses face parsing when its weights are present."""
 
 SmoothName = Literal["off", "gaussian", "one-euro"]
+TemporalName = Literal["on", "off"]
+"""``--temporal``: fuse the code choice over a face track's neighbouring frames, or not."""
 IdentityBackendName = Literal["auto", "arcface-onnx", "arcface-torch", "dlib", "off"]
 
 

@@ -15,6 +15,12 @@ Training pieces: ``encode`` (lq_feat and skips), ``predict_logits`` / ``code_onl
 (Stage II), ``codes_to_features`` (ground-truth codes → features), ``best_code_features``
 and ``decode`` (the generator with a given w).
 
+The split for temporal fusion: ``predict_codes`` (encoder + transformer: what decides the
+codes, and the skips the decoder needs) and ``decode_codes`` (code choice → lookup + AdaIN →
+generator). ``decode_codes(*predict_codes(x), w)`` is ``forward(x, w)`` op for op; between
+the two, the logits and latents of neighbouring frames can be fused
+(``vidrestore.models.temporal``).
+
 Export: pass ``w`` as a tensor so it stays a graph input; ``wrappers.ImageOnly(net)`` with
 ``torch.onnx.export(..., dynamo=True)`` (the default exporter) gives an ``(x, w) -> image``
 graph with a dynamic batch axis (see tests/models/test_onnx.py).
@@ -72,6 +78,20 @@ class CodeFormerOutput(NamedTuple):
     image: Tensor
     logits: Tensor
     lq_feat: Tensor
+
+
+class CodePrediction(NamedTuple):
+    """The first half of the split: what decides the codes, and what the decoder needs.
+
+    logits: code scores ``B×N×K`` (before the argmax).
+    lq_feat: encoder latent ``B×emb_dim×s×s``; AdaIN gives the looked-up codes its
+        per-channel statistics.
+    skips: the encoder maps the CFT fusion reads, keyed by side (``"32"``...).
+    """
+
+    logits: Tensor
+    lq_feat: Tensor
+    skips: dict[str, Tensor]
 
 
 class CodeFormer(VQAutoEncoder):
@@ -222,6 +242,23 @@ class CodeFormer(VQAutoEncoder):
             if i in self._fuse_after:
                 x = fuse(self._fuse_after[i], x)
         return x
+
+    # ---------------------------------------------------------------- the split
+    def predict_codes(self, x: Tensor, **condition: Tensor) -> CodePrediction:
+        """Encoder and transformer: ``x`` ``B×3×S×S`` → ``CodePrediction`` (logits, latent,
+        skips). ``condition`` goes to ``predict_logits`` (ID-CodeFormer's ``identity``)."""
+        enc = self.encode(x)
+        return CodePrediction(self.predict_logits(enc.lq_feat, **condition), enc.lq_feat, enc.skips)
+
+    def decode_codes(self, logits: Tensor, lq_feat: Tensor, skips: dict[str, Tensor], w: FidelityWeight,
+                     *, adain: bool = True, **condition: Tensor) -> Tensor:
+        """The code choice and the generator: argmax of ``logits`` → lookup (+AdaIN to
+        ``lq_feat``'s statistics) → ``decode`` at fidelity ``w``; returns ``B×3×S×S``.
+
+        With the outputs of ``predict_codes`` it is ``forward(x, w).image`` exactly; fused
+        logits / latents of a window of frames give the fused face."""
+        quant_feat = self.best_code_features(logits, lq_feat, adain=adain)
+        return self.decode(quant_feat, skips, w, **condition)
 
     # ---------------------------------------------------------------- inference
     def forward(  # type: ignore[override]

@@ -79,6 +79,23 @@ class Restorer(Protocol):
         ...
 
 
+@runtime_checkable
+class CodeRestorer(Restorer, Protocol):
+    """A ``Restorer`` split at the code choice (``engines.split_restorer.SplitRestorer``), so
+    the temporal restore stage can fuse a face track's codes before decoding.
+
+    ``predict`` gives one opaque per-face value with ``logits`` (``1×N×K``) and ``lq_feat``
+    (``1×C×s×s``) tensors and ``with_codes(logits, lq_feat)``; ``decode`` takes a list of
+    them (fused or not) and returns the faces as ``restore`` does.
+    """
+
+    def predict(self, faces: np.ndarray, identities: np.ndarray | None) -> list:
+        ...
+
+    def decode(self, codes: Sequence, identities: np.ndarray | None, fidelity: float) -> np.ndarray:
+        ...
+
+
 def check_stage(obj: object) -> Stage:
     """Return ``obj`` if it satisfies ``Stage``, else raise TypeError naming what is missing."""
     return _check(obj, Stage, ("name", "process", "flush"))
