@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from vidrestore.training.data.degradations import DegradationConfig
-
 from vidrestore.config import from_mapping, load_yaml, with_overrides
+from vidrestore.degradation import DegradationConfig
 
 Precision = Literal["fp32", "bf16", "fp16"]
 T = TypeVar("T")

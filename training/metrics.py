@@ -1,22 +1,22 @@
 """Face restoration metrics on 8-bit RGB images (the CelebA-Test protocol).
 
-PSNR and SSIM compare whole ``S×S`` aligned faces in 8-bit RGB (SSIM with the Gaussian
-11-tap window, σ 1.5, of Wang et al., per channel, averaged); LPIPS and IDS are computed by
-the frozen networks of ``losses`` (IDS = cosine of the ArcFace embeddings); LMD is the mean
-distance in pixels between the 5 landmarks the runtime's detector finds in both images.
+PSNR and SSIM compare whole ``S×S`` aligned faces in 8-bit RGB (``vidrestore.metrics``, which
+``vidrestore evaluate`` uses too: SSIM with the Gaussian window, σ 1.5, of Wang et al., per
+channel, averaged); LPIPS and IDS are computed by the frozen networks of ``losses`` (IDS =
+cosine of the ArcFace embeddings); LMD is the mean distance in pixels between the 5
+landmarks the runtime's detector finds in both images.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from skimage.metrics import structural_similarity
 from torch import Tensor
 
-from vidrestore import imaging
+from vidrestore import metrics
+from vidrestore.metrics import PSNR_CAP
 
-PSNR_CAP = 100.0
-"""PSNR reported for identical images (their MSE is 0): a finite cap keeps means usable."""
+__all__ = ["PSNR_CAP", "from_uint8", "landmark_distance", "psnr", "ssim", "to_uint8"]
 
 
 def to_uint8(images: Tensor) -> list[np.ndarray]:
@@ -33,14 +33,12 @@ def from_uint8(images: list[np.ndarray], device: torch.device | str = "cpu") -> 
 
 def psnr(a: np.ndarray, b: np.ndarray, cap: float = PSNR_CAP) -> float:
     """PSNR in dB of two uint8 images; ``cap`` when they are identical."""
-    return imaging.psnr(a, b, 255.0, cap=cap)
+    return metrics.psnr_rgb(a, b, cap=cap)
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """SSIM of two uint8 RGB images (Gaussian window σ 1.5, per channel, averaged)."""
-    return float(structural_similarity(
-        a, b, channel_axis=2, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255,
-    ))
+    return metrics.ssim(a, b)
 
 
 def landmark_distance(detector, a: np.ndarray, b: np.ndarray) -> float | None:

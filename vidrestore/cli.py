@@ -6,6 +6,8 @@
     vidrestore bench INPUT [options]         per-stage speed of the pipeline
     vidrestore engines build|list|check      engine artifacts and their accuracy
     vidrestore batch INPUT... -o OUTDIR      many videos, resumable
+    vidrestore evaluate RESTORED --reference GT   PSNR, SSIM, LPIPS, IDS, LMD, warping error
+    vidrestore degrade GT -o LQ              a ground-truth clip made a benchmark input
 
 Exit codes: 0 success, 1 internal error, 2 usage, 3 bad input, 4 missing or unfit weights,
 130 interrupted (Ctrl-C, SIGTERM).
@@ -28,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "bench": "bench",
     "engines": "engines",
     "batch": "batch",
+    "evaluate": "evaluate",
+    "degrade": "degrade",
 }
 _HELP = {
     "probe": "describe a video as JSON",
@@ -35,6 +39,8 @@ _HELP = {
     "bench": "measure the pipeline's speed per stage",
     "engines": "build, list or check the restoration engines",
     "batch": "restore many videos, resumably",
+    "evaluate": "score a restored video against its ground truth, frame by frame and over time",
+    "degrade": "degrade a clean video (blur, noise, downsampling, compression) into a benchmark input",
 }
 
 

@@ -36,6 +36,10 @@ MaskName = Literal["auto", "parsing", "template"]
 
 SmoothName = Literal["off", "gaussian", "one-euro"]
 TemporalName = Literal["on", "off"]
+DegradePresetName = Literal["vfhq", "codeformer"]
+"""``vidrestore degrade --preset``: the clip degradations of ``vidrestore.degradation.video``."""
+LpipsNetName = Literal["alex", "vgg"]
+"""``vidrestore evaluate --lpips-net``: LPIPS's ImageNet trunk."""
 """``--temporal``: fuse the code choice over a face track's neighbouring frames, or not."""
 IdentityBackendName = Literal["auto", "arcface-onnx", "arcface-torch", "dlib", "off"]
 

@@ -17,6 +17,7 @@ from .errors import ConfigError
 from .faces.config import FaceConfig
 from .faces.paste.config import PasteConfig
 from .io.encoding import EncodeSettings
+from .models.temporal import TemporalConfig
 from .names import DeviceName, EngineName, ModelName, PrecisionName, choices
 
 
@@ -44,6 +45,8 @@ class RestoreConfig:
         reference: an image of the person, whose identity conditions ``id-codeformer``.
         face_cache: keep the face stage's results beside the output for re-runs.
         queue_size: jobs per queue between stages (memory vs. overlap).
+        temporal: fuse each face's code choice over its track's neighbouring frames
+            (``vidrestore.models.temporal``; on by default for videos).
     """
 
     model: ModelName = "codeformer"
@@ -62,6 +65,7 @@ class RestoreConfig:
     reference: Path | None = None
     face_cache: bool = True
     queue_size: int = 4
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
 
     def __post_init__(self) -> None:
         for name, vocabulary in (("model", ModelName), ("engine", EngineName), ("device", DeviceName),

@@ -1,7 +1,7 @@
 """Training data: aligned face datasets, the degradation model, the resumable sample order."""
 
 from .datasets import FaceDataset, folder_paths, identity_paths, list_images
-from .degradations import DegradationConfig, DegradationParams, degrade
+from vidrestore.degradation import DegradationConfig, DegradationParams, degrade
 from .sampler import StreamSampler
 
 __all__ = [

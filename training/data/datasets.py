@@ -25,9 +25,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from vidrestore.degradation import DegradationConfig, degrade
 from vidrestore.errors import InputError
-
-from .degradations import DegradationConfig, degrade
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
 VALIDATION_EPOCH = 2**31 - 1

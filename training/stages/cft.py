@@ -28,7 +28,8 @@ from vidrestore.training.config import (
     OptimConfig,
     TrainConfig,
 )
-from vidrestore.training.data.degradations import DegradationConfig
+
+from vidrestore.degradation import DegradationConfig
 
 from .base import Stage, code_losses, code_networks, hq_codes
 

@@ -18,6 +18,7 @@ from vidrestore.names import (
     ModelName,
     PrecisionName,
     SmoothName,
+    TemporalName,
     choices,
 )
 from vidrestore.settings import RestoreConfig
@@ -41,6 +42,11 @@ def add_restore_options(parser: argparse.ArgumentParser) -> None:
                        help="0 best quality … 1 closest to the input (default 0.5)")
     model.add_argument("--reference", type=Path, metavar="IMAGE",
                        help="a photo of the person: its identity conditions id-codeformer")
+    model.add_argument("--temporal", choices=choices(TemporalName),
+                       help="fuse each face's code choice over its track's neighbouring frames "
+                            "(default on: removes flicker; off: every frame alone)")
+    model.add_argument("--temporal-window", type=int, metavar="N",
+                       help="frames in the centred window of --temporal (odd, default 5)")
     run = parser.add_argument_group("engine")
     run.add_argument("--device", choices=choices(DeviceName), help="default auto")
     run.add_argument("--precision", choices=choices(PrecisionName),
@@ -105,6 +111,8 @@ def config_from_args(args: argparse.Namespace) -> RestoreConfig:
                       ("blur", "paste_blur")):
         put(data["paste"], key, getattr(args, flag, None))
     put(data["faces"]["smooth"], "method", getattr(args, "smoothing", None))
+    put(data["temporal"], "mode", getattr(args, "temporal", None))
+    put(data["temporal"], "window", getattr(args, "temporal_window", None))
     return from_mapping(RestoreConfig, data)
 
 

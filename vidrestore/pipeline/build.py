@@ -33,10 +33,11 @@ from vidrestore.models.registry import ModelSpec, build_model, get_spec, load_ch
 from vidrestore.settings import RestoreConfig
 from vidrestore.weights import WeightStore
 
-from .contracts import Restorer, check_restorer
+from .contracts import CodeRestorer, Restorer, check_restorer
 from .face_stage import FaceStage
 from .paste_stage import PasteStage
 from .restore_stage import PassthroughRestorer, RestoreStage
+from .temporal_stage import TemporalRestoreStage
 
 Log = Callable[[str], None]
 
@@ -97,9 +98,17 @@ def build_restorer(config: RestoreConfig, store: WeightStore, device: torch.devi
     if backend == "auto":
         backend, why = choose_backend(device, precision)
         log(f"engine: auto picked {backend}: {why}")
+    batch = batch_profile(backend, config.batch_for(device), batch_sizes)
+    if config.temporal.enabled:  # the network split at the code choice, for the temporal stage
+        from vidrestore.engines.split_build import build_split_engine
+        from vidrestore.engines.split_restorer import SplitRestorer
+
+        split = build_split_engine(net, io, backend=backend, precision=precision, device=device, batch=batch,
+                                   cache=cache, log=log, owned=True)
+        log(f"engine: {split.info.describe()}")
+        return SplitRestorer(split)
     engine = build_engine(net, io, backend=backend, precision=precision, device=device,
-                          batch=batch_profile(backend, config.batch_for(device), batch_sizes),
-                          cache=cache, log=log, owned=True)
+                          batch=batch, cache=cache, log=log, owned=True)
     log(f"engine: {engine.info.describe()}")
     return EngineRestorer(engine)
 
@@ -109,7 +118,7 @@ class Stages:
     """The pipeline's three stages for one video, in order."""
 
     faces: FaceStage
-    restore: RestoreStage
+    restore: RestoreStage | TemporalRestoreStage
     paste: PasteStage
 
     def __iter__(self):
@@ -137,6 +146,21 @@ def build_stages(config: RestoreConfig, store: WeightStore, device: torch.device
         log=log,
     )
     log(faces.summary)
-    restore = RestoreStage(restorer, fidelity=config.fidelity, batch_size=config.batch_for(device))
+    restore = restore_stage(config, restorer, device, log)
     masker = build_masker(config.paste.mask, store, device, config.paste)
     return Stages(faces, restore, PasteStage(masker, overlay=config.overlay, config=config.paste))
+
+
+def restore_stage(config: RestoreConfig, restorer: Restorer, device: torch.device,
+                  log: Log = lambda line: None) -> RestoreStage | TemporalRestoreStage:
+    """The restore stage of ``config``: temporal fusion where it is on and the restorer is
+    split at the code choice (``CodeRestorer``), else each face on its own."""
+    batch = config.batch_for(device)
+    temporal = config.temporal
+    if temporal.enabled and isinstance(restorer, CodeRestorer):
+        log(f"temporal: codes fused over {temporal.window} frames of each face track "
+            f"(faces held back {temporal.radius} frames)")
+        return TemporalRestoreStage(restorer, temporal, fidelity=config.fidelity, batch_size=batch)
+    if temporal.enabled and config.model != "passthrough":
+        log(f"temporal: off ({getattr(restorer, 'name', type(restorer).__name__)} is not split at the code choice)")
+    return RestoreStage(restorer, fidelity=config.fidelity, batch_size=batch)
