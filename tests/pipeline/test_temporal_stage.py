@@ -1,0 +1,168 @@
+"""The temporal restore stage: jobs out in order and exactly once, held back by the window's
+future half only, each face fused with its own track's neighbours; on a tiny network, fusion
+removes flicker from a still, noisy face, and a window of one frame is the per-frame face."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from vidrestore.engines import build_engine, network_io
+from vidrestore.engines.restorer_adapter import EngineRestorer
+from vidrestore.engines.split_build import build_split_engine
+from vidrestore.engines.split_restorer import SplitRestorer
+from vidrestore.faces.face import Face
+from vidrestore.io.frame import Frame
+from vidrestore.models import build_model, get_spec
+from vidrestore.models.seeded import fill_seeded
+from vidrestore.models.temporal import TemporalConfig
+from vidrestore.pipeline.contracts import CodeRestorer, FrameJob, check_stage
+from vidrestore.pipeline.temporal_stage import TemporalRestoreStage
+
+CPU = torch.device("cpu")
+
+
+class Code:
+    """What the fake restorer's predict gives: its logits carry the crop's value."""
+
+    def __init__(self, value: float) -> None:
+        self.logits = torch.full((1, 4, 3), value)
+        self.lq_feat = torch.ones(1, 2, 2, 2)
+
+    def with_codes(self, logits, lq_feat):
+        out = Code(0.0)
+        out.logits, out.lq_feat = logits, lq_feat
+        return out
+
+
+class FakeRestorer:
+    """Decodes a face as the mean of its (fused) logits: a fused face shows its window's mean."""
+
+    name, uses_identity, face_size = "fake", False, 8
+
+    def __init__(self) -> None:
+        self.predicted: list[int] = []
+        self.decoded: list[int] = []
+
+    def predict(self, faces, identities):
+        self.predicted.append(len(faces))
+        return [Code(float(f[0, 0, 0])) for f in faces]
+
+    def decode(self, codes, identities, fidelity):
+        self.decoded.append(len(codes))
+        return np.stack([np.full((8, 8, 3), float(c.logits.mean()), np.float32) for c in codes])
+
+    def restore(self, faces, identities, fidelity):
+        return self.decode(self.predict(faces, identities), identities, fidelity)
+
+
+def job(index: int, values: dict[int, float]) -> FrameJob:
+    """Frame ``index`` with one face per track id, its crop filled with the given value."""
+    frame = Frame(index, index, Fraction(1, 25), np.zeros((16, 16, 3), np.uint8))
+    faces = [Face(np.zeros(4, np.float32), np.zeros((5, 2), np.float32), 1.0, track_id=t,
+                  crop=np.full((8, 8, 3), v, np.float32)) for t, v in values.items()]
+    return FrameJob(frame, faces)
+
+
+def run(stage, jobs, *, step: int = 1):
+    out, released = [], []
+    for i in range(0, len(jobs), step):
+        done = stage.process(jobs[i : i + step])
+        released.append((jobs[i + step - 1].index, [j.index for j in done]))
+        out += done
+    out += stage.flush()
+    return out, released
+
+
+def test_order_exactly_once_and_bounded_delay():
+    restorer = FakeRestorer()
+    assert isinstance(restorer, CodeRestorer)
+    stage = check_stage(TemporalRestoreStage(restorer, TemporalConfig(window=5), batch_size=1))
+    jobs = [job(i, {0: float(i)} if i % 4 != 3 else {}) for i in range(12)]  # every 4th frame: no face
+    out, released = run(stage, jobs)
+    assert [j.index for j in out] == list(range(12))
+    for last_in, done in released:
+        assert all(last_in - i <= stage.delay for i in done)  # at most `radius` frames held
+    assert sum(restorer.predicted) == sum(restorer.decoded) == 9 == stage.faces_restored
+
+
+def test_each_face_is_fused_with_its_own_tracks_window():
+    stage = TemporalRestoreStage(FakeRestorer(), TemporalConfig(window=3, sigma=100.0), batch_size=2)
+    jobs = [job(i, {0: float(i), 7: 100.0 + i}) for i in range(6)]
+    out, _ = run(stage, jobs, step=2)
+    restored = {(j.index, f.track_id): float(f.restored[0, 0, 0]) for j in out for f in j.faces}
+    # wide sigma: (nearly) equal weights over t-1, t, t+1; the ends have one neighbour only
+    assert restored[(3, 0)] == pytest.approx(3.0, abs=1e-3)
+    assert restored[(0, 0)] == pytest.approx(0.5, abs=1e-3) and restored[(5, 0)] == pytest.approx(4.5, abs=1e-3)
+    assert restored[(3, 7)] == pytest.approx(103.0, abs=1e-3)  # never mixed with track 0
+    assert all(f.crop is None for j in out for f in j.faces)
+
+
+def test_a_new_track_starts_a_new_window():
+    stage = TemporalRestoreStage(FakeRestorer(), TemporalConfig(window=5, sigma=100.0))
+    jobs = [job(i, {1 if i < 3 else 2: 10.0 if i < 3 else 50.0}) for i in range(6)]  # a cut at frame 3
+    out, _ = run(stage, jobs)
+    values = [float(j.faces[0].restored[0, 0, 0]) for j in out]
+    assert values == pytest.approx([10.0] * 3 + [50.0] * 3, abs=1e-4)
+
+
+def test_max_pending_frames_bounds_what_waits_for_a_batch():
+    restorer = FakeRestorer()
+    stage = TemporalRestoreStage(restorer, TemporalConfig(window=3), batch_size=64, max_pending_frames=6)
+    out, released = run(stage, [job(i, {0: float(i)}) for i in range(20)])
+    assert [j.index for j in out] == list(range(20))
+    assert max(last - min(done) for last, done in released if done) <= 6
+
+
+# -- the tiny network ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_codeformer():
+    net = fill_seeded(build_model("codeformer", tiny=True))
+    return net, network_io(get_spec("codeformer"), net)
+
+
+def noisy_still_face(frames: int, sigma: float = 0.04, seed: int = 0) -> list[np.ndarray]:
+    """The astronaut's face at 64², with fresh Gaussian noise per frame (float32 [0, 1])."""
+    import cv2
+    from skimage.data import astronaut
+
+    face = cv2.resize(astronaut()[20:260, 100:340], (64, 64), interpolation=cv2.INTER_AREA) / 255.0
+    rng = np.random.default_rng(seed)
+    return [np.clip(face + rng.normal(0, sigma, face.shape), 0, 1).astype(np.float32) for _ in range(frames)]
+
+
+def restored_frames(restorer, config: TemporalConfig, crops, w: float) -> np.ndarray:
+    stage = TemporalRestoreStage(restorer, config, fidelity=w)
+    jobs = []
+    for i, crop in enumerate(crops):
+        j = job(i, {0: 0.0})
+        j.faces[0].crop = crop
+        jobs.append(j)
+    out, _ = run(stage, jobs)
+    return np.stack([j.faces[0].restored for j in out])
+
+
+@pytest.mark.parametrize("w", [0.0, 0.5])
+def test_fusion_removes_flicker_on_a_still_noisy_face(tiny_codeformer, w):
+    net, io = tiny_codeformer
+    restorer = SplitRestorer(build_split_engine(net, io, backend="torch", precision="fp32", device=CPU))
+    crops = noisy_still_face(10)
+    alone = restored_frames(restorer, TemporalConfig(window=1), crops, w)
+    fused = restored_frames(restorer, TemporalConfig(window=5), crops, w)
+    change_alone = np.abs(np.diff(alone, axis=0)).mean()
+    change_fused = np.abs(np.diff(fused, axis=0)).mean()
+    assert change_fused < 0.7 * change_alone, (change_alone, change_fused)
+
+
+def test_a_window_of_one_is_the_per_frame_face(tiny_codeformer):
+    net, io = tiny_codeformer
+    restorer = SplitRestorer(build_split_engine(net, io, backend="torch", precision="fp32", device=CPU))
+    crops = noisy_still_face(4)
+    fused = restored_frames(restorer, TemporalConfig(window=1), crops, 0.5)
+    per_frame = EngineRestorer(build_engine(net, io, backend="torch", precision="fp32", device=CPU))
+    expected = np.concatenate([per_frame.restore(c[None], None, 0.5) for c in crops])
+    assert np.array_equal(fused, expected)
