@@ -6,6 +6,7 @@ import torch
 import vidrestore.engines.build as build
 from vidrestore.engines import EngineRestorer
 
+from vidrestore.models.temporal import TemporalConfig
 from vidrestore.pipeline.build import build_restorer
 from vidrestore.pipeline.restore_stage import PassthroughRestorer
 from vidrestore.settings import RestoreConfig
@@ -22,7 +23,7 @@ def test_passthrough_needs_no_network(tmp_path):
 
 def test_tiny_restorer_logs_its_choice(tmp_path):
     lines = []
-    config = RestoreConfig(engine="torch", precision="bf16")
+    config = RestoreConfig(engine="torch", precision="bf16", temporal=TemporalConfig(mode="off"))
     restorer = build_restorer(config, WeightStore(tmp_path, allow_download=False), CPU, log=lines.append, tiny=True)
     assert isinstance(restorer, EngineRestorer) and restorer.face_size == 64
     assert restorer.name == "codeformer/torch-bf16@cpu"

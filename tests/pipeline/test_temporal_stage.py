@@ -166,3 +166,23 @@ def test_a_window_of_one_is_the_per_frame_face(tiny_codeformer):
     per_frame = EngineRestorer(build_engine(net, io, backend="torch", precision="fp32", device=CPU))
     expected = np.concatenate([per_frame.restore(c[None], None, 0.5) for c in crops])
     assert np.array_equal(fused, expected)
+
+
+def test_videos_get_the_split_network_and_the_temporal_stage(tmp_path):
+    from vidrestore.pipeline.build import build_restorer, restore_stage
+    from vidrestore.pipeline.restore_stage import RestoreStage
+    from vidrestore.settings import RestoreConfig
+    from vidrestore.weights import WeightStore
+
+    store = WeightStore(tmp_path, allow_download=False)
+    lines: list[str] = []
+    config = RestoreConfig(engine="torch")
+    restorer = build_restorer(config, store, CPU, log=lines.append, tiny=True)
+    assert isinstance(restorer, SplitRestorer) and isinstance(restorer, CodeRestorer)
+    stage = restore_stage(config, restorer, CPU, lines.append)
+    assert isinstance(stage, TemporalRestoreStage) and stage.radius == 2
+    assert any("temporal: codes fused over 5 frames" in line for line in lines)
+    off = RestoreConfig(engine="torch", temporal=TemporalConfig(mode="off"))
+    per_frame = build_restorer(off, store, CPU, tiny=True)
+    assert not isinstance(per_frame, SplitRestorer)
+    assert isinstance(restore_stage(off, per_frame, CPU), RestoreStage)

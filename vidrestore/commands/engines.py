@@ -3,6 +3,10 @@
     vidrestore engines build [restore options] [--batch-sizes 1,4,8]   build (or find) the artifact
     vidrestore engines list [--json]                                  what is cached, size, key
     vidrestore engines check [restore options] [--engines E1,E2]      PSNR vs fp32 eager + faces/s
+
+``build`` makes what a run with the same options uses: with temporal fusion on (the default)
+the two halves of the split network, with ``--temporal off`` the whole network. ``check``
+checks the whole network, and with an explicit ``--temporal on`` the split network as well.
 """
 
 from __future__ import annotations
@@ -104,8 +108,14 @@ def _build(config, cache, args, log) -> int:
         print("the torch engine runs the network as it is: nothing to build")
         return 0
     batch = batch_profile(backend, config.batch_for(device), args.batch_sizes)
-    engine = build_engine(net, io, backend=backend, precision=precision, device=device, batch=batch,
-                          cache=cache, log=log, digest=model_hash(net), owned=True)
+    if config.temporal.enabled:  # what a run with these options uses: the split network
+        from vidrestore.engines.split_build import build_split_engine
+
+        engine = build_split_engine(net, io, backend=backend, precision=precision, device=device, batch=batch,
+                                    cache=cache, log=log, digest=model_hash(net), owned=True)
+    else:
+        engine = build_engine(net, io, backend=backend, precision=precision, device=device, batch=batch,
+                              cache=cache, log=log, digest=model_hash(net), owned=True)
     print(f"{engine.info.describe()}")
     if engine.info.artifact:
         print(f"artifact: {engine.info.artifact}")
@@ -158,10 +168,20 @@ def _check(config, cache, args, log) -> int:
         engine = build_engine(net, io, backend=backend, precision=precision, device=device, cache=cache,
                               batch=batch_profile(backend, max(args.batch_sizes), args.batch_sizes),
                               log=log, digest=digest)
-        result = check_engine(engine, reference, io, fidelity=config.fidelity)
-        speeds = {b: time_engine(engine, io, batch=b, repeats=args.repeats) for b in args.batch_sizes}
-        print(result.line() + "  " + "  ".join(f"b{b}: {v:.2f} faces/s" for b, v in speeds.items()))
-        results.append({**result.to_dict(), "faces_per_s": speeds, "detail": engine.info.detail})
+        engines = [engine]
+        if args.temporal == "on" and config.temporal.enabled:  # asked for: the split network too
+            from vidrestore.engines.split_build import build_split_engine
+
+            engines.append(build_split_engine(net, io, backend=backend, precision=precision, device=device,
+                                              cache=cache, batch=engine.info.batch or (1, 8, 8), log=log,
+                                              digest=digest))
+        for checked in engines:
+            result = check_engine(checked, reference, io, fidelity=config.fidelity)
+            speeds = {b: time_engine(checked, io, batch=b, repeats=args.repeats) for b in args.batch_sizes}
+            split = " (split)" if checked is not engine else ""
+            print(result.line() + split + "  " + "  ".join(f"b{b}: {v:.2f} faces/s" for b, v in speeds.items()))
+            results.append({**result.to_dict(), "split": bool(split), "faces_per_s": speeds,
+                            "detail": checked.info.detail})
     results += [{"label": spec, "skipped": True, "passed": None} for spec in skipped]
     if args.json:
         from vidrestore.io.atomic import write_text_atomic
