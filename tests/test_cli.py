@@ -185,6 +185,7 @@ def test_a_webm_output_is_vp9_unless_a_codec_is_given(media, tmp_path):
     ([], "out", 2, "give OUTPUT an extension"),
     ([], "out.xyz", 2, "from the extension '.xyz'"),
     (["--max-frames", "0"], "out.mp4", 2, "--max-frames must be >= 1"),
+    (["--temporal-window", "4"], "out.mp4", 2, "odd number of frames"),
 ])
 def test_bad_options_with_a_real_input_are_one_line(media, tmp_path, extra, output, code, words):
     (tmp_path / "notes.txt").write_text("not an image")

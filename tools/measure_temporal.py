@@ -10,8 +10,9 @@ clip's CRF), the same pair for every run.
 One run = one clip × w × temporal mode: ``restore_video`` of the degraded clip with the given
 weights and engine, then ``evaluate_videos(..., faces=True)`` against the clean clip. Each run
 appends one JSON line to OUT/results.jsonl: the face-region and whole-frame warping errors,
-PSNR, and the restore stage's busy seconds per frame (engine building excluded: artifacts are
-cached in $VIDRESTORE_ENGINE_DIR, build them first with ``vidrestore engines build``).
+PSNR, the restore stage's busy seconds per frame and the process's CPU seconds per frame (CPU
+time is what a loaded machine distorts least; engine building excluded: artifacts are cached in
+$VIDRESTORE_ENGINE_DIR, build them first with ``vidrestore engines build``).
 
     python tools/measure_temporal.py --out DIR --weights W.pth --clip still --w 0 --temporal on
     python tools/measure_temporal.py --out DIR --table        # the markdown table of every run
@@ -61,9 +62,9 @@ def run_one(args) -> dict:
     config = from_mapping(RestoreConfig, data)
     restored = args.out / "runs" / f"{args.clip}_w{args.w:g}_{args.temporal}{args.window}.mkv"
     restored.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     summary = restore_video(lq, restored, config, overwrite=True, log=lambda line: print(line, file=sys.stderr))
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     store = WeightStore(None, allow_download=False)
     scores = evaluate_videos(restored, gt, store, faces=True)
     input_file = args.out / "clips" / f"{args.clip}_{args.frames}_input.json"
@@ -75,6 +76,7 @@ def run_one(args) -> dict:
         "frames": summary.frames, "faces": summary.faces,
         "restore_s_per_frame": summary.stage_seconds.get("restore", 0.0) / max(summary.frames, 1),
         "run_s_per_frame": summary.seconds / max(summary.frames, 1), "wall_s": wall,
+        "cpu_s_per_frame": cpu / max(summary.frames, 1),
         "warp_error_faces": scores.means.get("warp_error_faces"), "warp_error": scores.means.get("warp_error"),
         "psnr": scores.means.get("psnr"), "input_warp_error_faces": inputs.get("warp_error_faces"),
         "restored": str(restored),
