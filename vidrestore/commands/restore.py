@@ -14,6 +14,7 @@ from vidrestore.names import (
     DetectorName,
     DeviceName,
     EngineName,
+    FaceOpsName,
     MaskName,
     ModelName,
     PrecisionName,
@@ -48,6 +49,9 @@ def add_restore_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--engine", choices=choices(EngineName), help="restoration backend (default auto)")
     run.add_argument("--batch-size", type=int, metavar="N",
                      help="faces per network call (default: 1 on a CPU, 8 on a GPU)")
+    run.add_argument("--face-ops", choices=choices(FaceOpsName),
+                     help="where alignment and paste-back run: opencv (host), torch (the device; "
+                          "default auto: torch on CUDA, opencv on a CPU)")
     faces = parser.add_argument_group("faces")
     faces.add_argument("--detector", choices=choices(DetectorName),
                        help="default auto: RetinaFace if its weights are present, else MTCNN")
@@ -92,7 +96,7 @@ def config_from_args(args: argparse.Namespace) -> RestoreConfig:
             section[key] = str(value) if isinstance(value, Path) else value
 
     for key in ("model", "weights", "weights_dir", "fidelity", "reference", "device", "precision",
-                "engine", "batch_size", "overlay", "face_cache"):
+                "engine", "batch_size", "overlay", "face_cache", "face_ops"):
         put(data, key, getattr(args, key, None))
     if getattr(args, "offline", None):
         data["download"] = False

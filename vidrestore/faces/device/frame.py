@@ -56,6 +56,12 @@ class DeviceFrame:
             for event in self.events:
                 stream.wait_event(event)
 
+    def wait_here(self) -> None:
+        """Make the calling thread's current stream wait for every recorded event (before
+        reading the frame's tensors outside the device face ops' own streams)."""
+        if self.image.is_cuda:
+            self.wait(torch.cuda.current_stream(self.image.device))
+
     def mark(self, stream) -> None:
         """Record an event on ``stream`` after the work queued there so far."""
         if stream is not None:
