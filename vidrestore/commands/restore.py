@@ -78,12 +78,27 @@ def add_restore_options(parser: argparse.ArgumentParser) -> None:
     faces.add_argument("--no-face-cache", dest="face_cache", action="store_false", default=None,
                        help="do not keep or reuse the face stage's results beside the output")
     out = parser.add_argument_group("output")
-    out.add_argument("--codec", choices=CODECS, help="video encoder (default libx264; libvpx-vp9 for .webm)")
-    out.add_argument("--crf", type=int, metavar="N", help="x264/x265/VP9 quality, lower is better (default 18)")
-    out.add_argument("--preset", help="x264/x265 speed preset, mapped for VP9 (default medium)")
+    out.add_argument("--codec", choices=CODECS + ("list",), action=_CodecAction,
+                     help="video encoder (default libx264; libvpx-vp9 for .webm; NVENC falls back to "
+                          "x264/x265 where it cannot open); `--codec list` shows what this machine has")
+    out.add_argument("--crf", type=int, metavar="N", help="x264/x265/VP9/NVENC quality, lower is better (default 18)")
+    out.add_argument("--preset", help="x264/x265 speed preset, mapped for VP9 and NVENC (default auto: "
+                                      "medium on a CPU, by frame size on a GPU)")
     out.add_argument("--pix-fmt", help="force the output pixel format")
     out.add_argument("--overlay", action="store_true", default=None,
                      help="draw detected faces, landmarks and track ids (debugging)")
+
+
+class _CodecAction(argparse.Action):
+    """``--codec NAME``; ``--codec list`` prints every encoder, usable here or why not, and exits."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if values == "list":
+            from vidrestore.io.encoding import available_encoders, format_encoders
+
+            print(format_encoders(available_encoders()))
+            parser.exit(0)
+        setattr(namespace, self.dest, values)
 
 
 def config_from_args(args: argparse.Namespace) -> RestoreConfig:
