@@ -22,6 +22,7 @@ from vidrestore.faces.paste import PasteConfig, face_roi, paste_faces
 from vidrestore.imaging import psnr
 
 CPU = torch.device("cpu")
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none here)")
 ASTRONAUT = (np.array([[204.4, 100.3], [247.1, 103.1], [224.8, 128.6], [201.7, 138.7], [244.9, 142.0]]),
              np.array([179.1, 58.5, 267.4, 173.6]))
 GRACE_HOPPER = (np.array([[216.8, 189.5], [308.8, 184.4], [266.9, 237.9], [231.0, 279.8], [305.2, 274.4]]),
@@ -77,15 +78,15 @@ def restorer(crop):
 
 
 def both_paths(image, placed, *, config=PasteConfig(mask="template"), whole_frame=False, masker=None,
-               share=0.5, copy=False):
-    """(OpenCV frame, OpenCV boxes, device frame, device boxes, device faces) for the same faces."""
+               share=0.5, copy=False, device=CPU):
+    """(OpenCV frame, OpenCV boxes, device frame, device boxes, OpenCV faces, device faces)."""
     cv_faces = [opencv_face(image, lm, box) for lm, box in placed]
     for f in cv_faces:
         f.restored = restorer(f.crop)
     cv_out = image.copy()
     cv_boxes = paste_faces(cv_out, cv_faces, masker, config)
 
-    ops = DeviceFaceOps(CPU, config, whole_frame=whole_frame, whole_frame_share=share)
+    ops = DeviceFaceOps(device, config, whole_frame=whole_frame, whole_frame_share=share)
     dev_out = image.copy()
     frame = DeviceFrame(torch.from_numpy(dev_out.copy())) if copy else ops.upload(dev_out)
     dev_faces = [dataclasses.replace(f, crop=None, restored=None) for f in cv_faces]
@@ -213,3 +214,34 @@ def test_stack_crops_keeps_host_arrays_and_stacks_tensors():
     assert isinstance(stack_crops(arrays), np.ndarray)
     stacked = stack_crops([torch.zeros(4, 4, 3), torch.ones(4, 4, 3)], [DeviceFrame(torch.zeros(2, 2, 3))])
     assert isinstance(stacked, torch.Tensor) and stacked.shape == (2, 4, 4, 3)
+
+
+@pytest.mark.gpu
+@requires_cuda
+@pytest.mark.parametrize("whole_frame", [False, True])
+@pytest.mark.parametrize("share", [0.0, 1.0])
+def test_on_cuda_the_frame_goes_up_once_and_comes_back_the_same_as_opencv(whole_frame, share):
+    image, placed = two_face_frame()
+    cv_out, cv_boxes, dev_out, dev_boxes, cv_faces, dev_faces = both_paths(
+        image, placed, whole_frame=whole_frame, share=share, device=torch.device("cuda"))
+    assert all(f.crop.is_cuda for f in dev_faces)
+    for face in cv_faces:
+        x0, y0, x1, y1 = face_roi(face.affine, 512, image.shape[:2])
+        assert psnr(dev_out[y0:y1, x0:x1], cv_out[y0:y1, x0:x1], 255) >= 45.0
+    assert dev_boxes == cv_boxes
+    keep = outside(image.shape, dev_boxes)
+    assert np.array_equal(dev_out[keep], image[keep])
+
+
+@pytest.mark.gpu
+@requires_cuda
+def test_on_cuda_a_face_with_nan_leaves_the_frame_alone():
+    image = photo("astronaut")
+    ops = DeviceFaceOps(torch.device("cuda"))
+    face = opencv_face(image, *ASTRONAUT)
+    frame = ops.upload(out := image.copy())
+    (crop,) = ops.align(frame, [face.affine], 512)
+    face.crop, face.restored = crop, crop.clone()
+    face.restored[100, 100, 1] = float("nan")
+    assert ops.paste(frame, out, [face]) == []
+    assert np.array_equal(out, image) and face.skip == "restored face has NaN or inf"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from vidrestore.config import from_mapping
 from vidrestore.imaging import psnr
@@ -26,36 +27,40 @@ class Brighter:
         return np.clip(faces + 0.15, 0, 1)
 
 
-def config(face_ops: str) -> RestoreConfig:
+def config(face_ops: str, device: str = "cpu") -> RestoreConfig:
     return from_mapping(RestoreConfig, {"model": "passthrough", "download": False, "face_ops": face_ops,
-                                        "encode": {"codec": "ffv1"}, "paste": {"mask": "template"}})
+                                        "device": device, "encode": {"codec": "ffv1"},
+                                        "paste": {"mask": "template"}})
 
 
 def frames(path) -> list[np.ndarray]:
     return [f.image for f in VideoReader(path).frames()]
 
 
-def run(src, tmp_path, face_ops, restorer, lines):
+def run(src, tmp_path, face_ops, restorer, lines, device="cpu"):
     out = tmp_path / f"{face_ops}.mkv"
-    summary = restore_video(src, out, config(face_ops), restorer=restorer, log=lines.append, overwrite=True)
+    summary = restore_video(src, out, config(face_ops, device), restorer=restorer, log=lines.append,
+                            overwrite=True)
     return summary, frames(out)
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[
+    pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none here)")])])
 @pytest.mark.parametrize("tiny_engine", [False, True])
-def test_torch_face_ops_give_the_opencv_video(media, tmp_path, tiny_engine):
+def test_torch_face_ops_give_the_opencv_video(media, tmp_path, tiny_engine, device):
     src = media.faces_lossless(frames=6)
     if tiny_engine:
         from vidrestore.pipeline.build import build_restorer
         from vidrestore.weights import WeightStore
 
-        restorer = build_restorer(from_mapping(RestoreConfig, {"engine": "torch", "device": "cpu"}),
-                                  WeightStore(allow_download=False), __import__("torch").device("cpu"), tiny=True)
+        restorer = build_restorer(from_mapping(RestoreConfig, {"engine": "torch", "device": device}),
+                                  WeightStore(allow_download=False), torch.device(device), tiny=True)
     else:
         restorer = Brighter()
     lines_cv, lines_torch = [], []
-    summary_cv, opencv = run(src, tmp_path, "opencv", restorer, lines_cv)
-    summary_torch, torched = run(src, tmp_path, "torch", restorer, lines_torch)
-    assert any("face ops: torch on cpu" in line for line in lines_torch)
+    summary_cv, opencv = run(src, tmp_path, "opencv", restorer, lines_cv, device)
+    summary_torch, torched = run(src, tmp_path, "torch", restorer, lines_torch, device)
+    assert any(f"face ops: torch on {device}" in line for line in lines_torch)
     assert any("face ops: OpenCV" in line for line in lines_cv)
     assert summary_cv.faces == summary_torch.faces == 6
     source = frames(src)

@@ -7,6 +7,7 @@ astronaut: the difference is float rounding of the sampling position.
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -32,6 +33,13 @@ def source_box(affine: np.ndarray, size: int, frame_hw: tuple[int, int]) -> tupl
     return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
+@functools.lru_cache(maxsize=8)
+def _fill(device: torch.device, top: float) -> Tensor:
+    """The official helper's grey in the frame's units, on ``device`` (made once: a tensor made
+    from Python values waits for its copy)."""
+    return torch.tensor(BORDER_VALUE, dtype=torch.float32).mul(top / 255.0).to(device)
+
+
 def align_crops(image: Tensor, affines: Sequence[np.ndarray], size: int, *, whole_frame: bool) -> Tensor:
     """The aligned crops of the faces whose frame → crop transforms are ``affines``.
 
@@ -48,7 +56,7 @@ def align_crops(image: Tensor, affines: Sequence[np.ndarray], size: int, *, whol
     """
     top = float(torch.iinfo(image.dtype).max)
     device = image.device
-    fill = torch.tensor(BORDER_VALUE, dtype=torch.float32, device=device) * (top / 255.0)
+    fill = _fill(device, top)
     n = len(affines)
     if n == 0:
         return torch.empty((0, 3, size, size), device=device)
@@ -56,7 +64,7 @@ def align_crops(image: Tensor, affines: Sequence[np.ndarray], size: int, *, whol
     if whole_frame:
         frame = image.permute(2, 0, 1)[None].float()
         thetas = np.stack([normalised_theta(invert_affine(a), (h, w), (size, size)) for a in affines])
-        out = sample_constant(frame.expand(n, -1, -1, -1), sampling_grid(thetas, (size, size), device), fill)
+        out = sample_constant(frame, sampling_grid(thetas, (size, size), device), fill)
     else:
         crops = []
         for affine in affines:

@@ -59,9 +59,13 @@ def sample(images: Tensor, grid: Tensor, mode: str = "bilinear", padding: str = 
 def sample_constant(images: Tensor, grid: Tensor, fill: Tensor, mode: str = "bilinear") -> Tensor:
     """As ``sample``, with taps outside the image reading ``fill`` (C values), OpenCV's
     ``BORDER_CONSTANT`` with a value: zeros-padded samples of the image and of a ones channel,
-    plus ``fill`` times the weight that fell outside."""
-    n, c, h, w = images.shape
-    ones = torch.ones((n, 1, h, w), dtype=images.dtype, device=images.device)
-    out = sample(torch.cat([images, ones], dim=1), grid, mode, "zeros")
+    plus ``fill`` times the weight that fell outside. One image (1×C×h×w) may serve a grid of
+    N: it is expanded, not copied."""
+    _, c, h, w = images.shape
+    ones = torch.ones((len(images), 1, h, w), dtype=images.dtype, device=images.device)
+    both = torch.cat([images, ones], dim=1)
+    if len(both) != len(grid):
+        both = both.expand(len(grid), -1, -1, -1)
+    out = sample(both, grid, mode, "zeros")
     inside = out[:, c:]
     return out[:, :c] + (1.0 - inside) * fill.view(1, c, 1, 1)
