@@ -419,7 +419,7 @@ def _photo(name: str) -> np.ndarray:
 def gpu_tests(plan: Plan, budget) -> dict:
     """The tests marked ``gpu`` (engines, device face ops, restorer), in a child pytest."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(plan.site), str(REPO)]))
-    command = [sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-o", "pythonpath=", "-p", "no:cacheprovider",
+    command = [sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-o", "pythonpath=tests", "-p", "no:cacheprovider",
                "tests/engines", "tests/faces/test_device_ops.py", "tests/pipeline/test_device_path.py"]
     limit = max(5.0, min(budget.left() - 5.0, plan.estimates["gpu-tests"]))
     returncode, output = run_child(command, limit, env)
