@@ -23,10 +23,12 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
-GPU_ESTIMATES = {"face-ops": 20, "engine:torch": 25, "engine:compiled": 330, "engine:compiled-jit": 240,
-                 "engine:onnxruntime": 120, "engine:tensorrt": 400, "overlap": 20, "e2e": 45, "encode": 30,
-                 "gpu-tests": 120}
-"""Seconds per step on an H100 / H200 (first estimates: a GPU session should correct them)."""
+GPU_ESTIMATES = {"face-ops": 15, "engine:torch": 20, "engine:compiled": 200, "engine:compiled-jit": 180,
+                 "engine:onnxruntime": 120, "engine:tensorrt": 300, "overlap": 15, "e2e": 40, "encode": 25,
+                 "gpu-tests": 60}
+"""Seconds per step on an H100 / H200: first guesses, on the safe side (a GPU session should
+correct them from suite.json's timings). Steps in a child process (the builds, the tests) are
+also stopped when the budget runs out."""
 
 CPU_ESTIMATES = {"face-ops": 6, "engine:torch": 15, "engine:compiled": 150, "engine:compiled-jit": 150,
                  "engine:onnxruntime": 60, "engine:tensorrt": 400, "overlap": 3, "e2e": 12, "encode": 6,
@@ -421,7 +423,7 @@ def gpu_tests(plan: Plan, budget) -> dict:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(plan.site), str(REPO)]))
     command = [sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-o", "pythonpath=tests", "-p", "no:cacheprovider",
                "tests/engines", "tests/faces/test_device_ops.py", "tests/pipeline/test_device_path.py"]
-    limit = max(5.0, min(budget.left() - 5.0, plan.estimates["gpu-tests"]))
+    limit = max(5.0, min(budget.left() - 5.0, 1.5 * plan.estimates["gpu-tests"]))
     returncode, output = run_child(command, limit, env)
     lines = output.strip().splitlines()
     if returncode is None:
@@ -458,23 +460,23 @@ def steps(plan: Plan, budget) -> list[Step]:
 
     engine = engine_steps(plan, budget)
     torch_steps = [s for s in engine if s.name.startswith("engine:torch:")]
-    other_engines = [s for s in engine if not s.name.startswith("engine:torch:")]
-    order = [Step("face-ops", e["face-ops"], lambda: face_ops(plan))]
+    other = {s.name: s for s in engine if not s.name.startswith("engine:torch:")}
+    best = lambda: _best_precision(plan, measured)  # noqa: E731 - decided once the eager engines ran
+    order = [Step("face-ops", e["face-ops"], lambda: face_ops(plan)),
+             Step("gpu-tests", e["gpu-tests"], lambda: gpu_tests(plan, budget),
+                  "dry run: CI runs the tests itself" if plan.dry_run else None)]
     order += [dataclasses.replace(s, run=keep(s.name, s.run)) for s in torch_steps]
-    order.append(Step("overlap", e["overlap"], lambda: overlap(plan, _best_precision(plan, measured))))
+    order.append(Step("overlap", e["overlap"], lambda: overlap(plan, best())))
     for faces in (1, 4):
-        order.append(Step(f"e2e:{faces}face", e["e2e"] + 8 * faces,
-                          lambda f=faces: end_to_end(plan, f, _best_precision(plan, measured))))
+        order.append(Step(f"e2e:{faces}face", e["e2e"] + 8 * faces, lambda f=faces: end_to_end(plan, f, best())))
     order.append(Step("encode", e["encode"], lambda: encoding(plan)))
-    order.append(Step("e2e:1face:opencv-face-ops", e["e2e"],
-                      lambda: end_to_end(plan, 1, _best_precision(plan, measured), face_ops="opencv")))
-    order.append(Step("e2e:1face:detect-every-5", e["e2e"],
-                      lambda: end_to_end(plan, 1, _best_precision(plan, measured), detect_every=5)))
-    order.append(Step("gpu-tests", e["gpu-tests"], lambda: gpu_tests(plan, budget),
-                      "dry run: CI runs the tests itself" if plan.dry_run else None))
-    # The slow builds last, most promising first: reduced precision before the fp32 reference.
+    order.append(Step("e2e:1face:detect-every-5", e["e2e"], lambda: end_to_end(plan, 1, best(), detect_every=5)))
+    # The slow builds last, the likely fastest first; the OpenCV face ops comparison between them.
+    if "engine:compiled:fp16" in other:
+        order.append(other.pop("engine:compiled:fp16"))
+    order.append(Step("e2e:1face:opencv-face-ops", e["e2e"], lambda: end_to_end(plan, 1, best(), face_ops="opencv")))
     rank = {"fp16": 0, "bf16": 1, "fp32": 2}
-    order += sorted(other_engines, key=lambda s: rank[s.name.rsplit(":", 1)[1]])
+    order += sorted(other.values(), key=lambda s: rank[s.name.rsplit(":", 1)[1]])
     return order
 
 
