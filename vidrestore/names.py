@@ -36,11 +36,14 @@ MaskName = Literal["auto", "parsing", "template"]
 
 SmoothName = Literal["off", "gaussian", "one-euro"]
 TemporalName = Literal["on", "off"]
+"""``--temporal``: fuse the code choice over a face track's neighbouring frames, or not."""
 DegradePresetName = Literal["vfhq", "codeformer"]
 """``vidrestore degrade --preset``: the clip degradations of ``vidrestore.degradation.video``."""
 LpipsNetName = Literal["alex", "vgg"]
 """``vidrestore evaluate --lpips-net``: LPIPS's ImageNet trunk."""
-"""``--temporal``: fuse the code choice over a face track's neighbouring frames, or not."""
+FaceOpsName = Literal["auto", "opencv", "torch"]
+"""Where alignment and paste-back run: OpenCV on the host, or torch (``grid_sample``) on the
+restorer's device; ``auto`` takes torch on CUDA, OpenCV on the CPU."""
 IdentityBackendName = Literal["auto", "arcface-onnx", "arcface-torch", "dlib", "off"]
 
 
