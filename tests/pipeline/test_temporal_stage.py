@@ -117,6 +117,59 @@ def test_max_pending_frames_bounds_what_waits_for_a_batch():
     assert max(last - min(done) for last, done in released if done) <= 6
 
 
+class Ticket:
+    event = None
+
+    def __init__(self, value, log) -> None:
+        self.value, self.log, self.done = value, log, False
+
+    def ready(self) -> bool:
+        return self.done
+
+    def result(self):
+        if not self.done:
+            self.log.append("waited")
+            self.done = True
+        return self.value
+
+
+class LaterRestorer(FakeRestorer):
+    """Decodes through ``submit_decode``: its tickets are ready once the test says so."""
+
+    depth = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tickets: list[Ticket] = []
+        self.log: list[str] = []
+
+    def decode(self, codes, identities, fidelity):
+        raise AssertionError("the stage must use submit_decode")
+
+    def submit_decode(self, codes, identities, fidelity, *, on_device=False):
+        self.log.append(f"submit {len(codes)}")
+        value = np.stack([np.full((8, 8, 3), float(c.logits.mean()), np.float32) for c in codes])
+        self.tickets.append(Ticket(value, self.log))
+        return self.tickets[-1]
+
+
+def test_decode_batches_are_handed_over_without_waiting():
+    restorer = LaterRestorer()
+    stage = TemporalRestoreStage(restorer, TemporalConfig(window=3), batch_size=1)
+    jobs = [job(i, {0: float(i)}) for i in range(6)]
+    assert stage.process(jobs[:3]) == []           # frames 0, 1 decoded (radius 1), not back
+    assert restorer.log == ["submit 1", "submit 1"] and stage.batches_in_flight == 2
+    restorer.tickets[1].done = True                # the second back first: frame 0 still holds
+    assert stage.process([]) == []
+    restorer.tickets[0].done = True
+    assert [j.index for j in stage.process([])] == [0, 1]
+    assert stage.process(jobs[3:5]) == [] and stage.batches_in_flight == 2
+    assert [j.index for j in stage.process(jobs[5:])] == [2]   # a third batch out: the oldest waited for
+    assert restorer.log.count("waited") == 1 and stage.batches_in_flight == 2
+    assert [j.index for j in stage.flush()] == [3, 4, 5]
+    assert [float(j.faces[0].restored[0, 0, 0]) for j in jobs] == pytest.approx([0.5, 1, 2, 3, 4, 4.5], abs=0.05)
+
+
 # -- the tiny network ----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -166,6 +219,27 @@ def test_a_window_of_one_is_the_per_frame_face(tiny_codeformer):
     per_frame = EngineRestorer(build_engine(net, io, backend="torch", precision="fp32", device=CPU))
     expected = np.concatenate([per_frame.restore(c[None], None, 0.5) for c in crops])
     assert np.array_equal(fused, expected)
+
+
+def test_device_crops_go_in_as_tensors_and_come_back_on_the_device(tiny_codeformer):
+    """The device face ops' road: crops are tensors, the job has a device frame; the restored
+    faces stay tensors (the paste stage reads them there) and equal the host road's."""
+    from vidrestore.faces.device import DeviceFrame
+
+    net, io = tiny_codeformer
+    restorer = SplitRestorer(build_split_engine(net, io, backend="torch", precision="fp32", device=CPU))
+    crops = noisy_still_face(3)
+    host = restored_frames(restorer, TemporalConfig(window=3), crops, 0.5)
+    jobs = []
+    for i, crop in enumerate(crops):
+        j = job(i, {0: 0.0})
+        j.faces[0].crop = torch.from_numpy(crop)
+        j.device = DeviceFrame(torch.from_numpy(j.frame.image))
+        jobs.append(j)
+    out, _ = run(TemporalRestoreStage(restorer, TemporalConfig(window=3), fidelity=0.5), jobs)
+    restored = [j.faces[0].restored for j in out]
+    assert all(isinstance(r, torch.Tensor) for r in restored)
+    assert np.array_equal(torch.stack(restored).numpy(), host)
 
 
 def test_videos_get_the_split_network_and_the_temporal_stage(tmp_path):
