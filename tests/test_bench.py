@@ -122,7 +122,9 @@ def test_engines_list_empty_and_after_build(tmp_path, capsys):
 @pytest.mark.slow
 def test_engines_build_then_list_then_check(tmp_path, capsys):
     cache = ["--engine-dir", str(tmp_path / "engines")]
-    assert main(["engines", *cache, "build", "--tiny", "--engine", "onnxruntime", "--batch-sizes", "1,4", *BASE]) == 0
+    # --temporal off: the whole network, which check reuses (the split build: tests/engines/test_engine_split.py)
+    assert main(["engines", *cache, "build", "--tiny", "--engine", "onnxruntime", "--batch-sizes", "1,4",
+                 "--temporal", "off", *BASE]) == 0
     assert "artifact:" in capsys.readouterr().out
     assert main(["engines", *cache, "list"]) == 0
     assert "codeformer-onnxruntime-fp32-cpu-" in capsys.readouterr().out

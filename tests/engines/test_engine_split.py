@@ -88,6 +88,19 @@ def test_onnxruntime_split_is_the_per_frame_graph(tiny_net, shared_cache):
     assert again.info.artifact == split.info.artifact  # a cache hit
 
 
+@pytest.mark.skipif(ORT is not None, reason=str(ORT))
+def test_engines_build_makes_the_split_artifacts_a_temporal_run_uses(tiny_net, shared_cache, capsys):
+    from vidrestore.cli import main
+
+    net, io = tiny_net("codeformer")
+    split = build_split_engine(net, io, backend="onnxruntime", precision="fp32", device=CPU, cache=shared_cache,
+                               batch=(1, 8, 8))  # built by the test above, else here
+    assert main(["engines", "--engine-dir", str(shared_cache.root), "build", "--tiny", "--engine", "onnxruntime",
+                 "--batch-sizes", "1,4", "--device", "cpu", "--offline", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "split" in out and f"artifact: {split.info.artifact}" in out  # the same artifact: a cache hit
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(ORT is not None, reason=str(ORT))
 @pytest.mark.parametrize("name", ["id-codeformer", "codeformer++"])

@@ -131,6 +131,10 @@ def evaluate_videos(restored: str | Path, reference: str | Path, store, *, faces
     for key in keys:
         values = [row[key] for row in result.frames if row.get(key) is not None]
         result.means[key] = float(np.mean(values)) if values else None
+    if result.means.get("lmd") is None and any(row["faces"] for row in result.frames):
+        result.unavailable["lmd"] = (f"{face_metrics.detector_name} found no face in the restored frames "
+                                     "where the reference has one (IoU >= 0.3)")
+        log(f"evaluate: lmd left out: {result.unavailable['lmd']}")
     return result
 
 
