@@ -16,10 +16,15 @@ STAGE_OF = {"vqgan": "vqgan", "transformer": "transformer", "id_transformer": "t
             "ia_cft": "cft", "dam": "dam", "tgrn": "tgrn"}
 
 
+def stage_of(path: Path) -> str:
+    """A config's stage: by name, or (ablation rows) the last word of its name."""
+    return STAGE_OF.get(path.stem) or path.stem.rsplit("_", 1)[-1]
+
+
 @pytest.mark.parametrize("path", sorted(CONFIGS.rglob("*.yaml")), ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_every_shipped_config_loads_for_its_stage(path):
-    cfg = load_stage_config(STAGES[STAGE_OF[path.stem]].config_type, path)
-    assert cfg.smoke == (path.parent.name == "smoke")
+    cfg = load_stage_config(STAGES[stage_of(path)].config_type, path)
+    assert cfg.smoke == ("smoke" in path.relative_to(CONFIGS).parts)
     if cfg.smoke:
         assert cfg.network == "tiny"
     else:  # real configs: real networks and real loss networks
@@ -29,6 +34,10 @@ def test_every_shipped_config_loads_for_its_stage(path):
 def test_every_stage_has_a_real_and_a_smoke_config():
     names = {p.stem for p in CONFIGS.glob("*.yaml")}
     assert names == set(STAGE_OF) == {p.stem for p in (CONFIGS / "smoke").glob("*.yaml")}
+    ablations = {p.stem for p in (CONFIGS / "ablation").glob("*.yaml")}
+    assert ablations == {p.stem for p in (CONFIGS / "smoke" / "ablation").glob("*.yaml")}
+    assert {"idcf_a_transformer", "idcf_b_cft", "idcf_c_cft", "idcf_d_cft", "cfpp_no_dam_tgrn",
+            "cfpp_no_metric_tgrn"} <= ablations
 
 
 @pytest.mark.parametrize("overrides", [
