@@ -180,8 +180,9 @@ def test_a_webm_output_is_vp9_unless_a_codec_is_given(media, tmp_path):
 
 
 @pytest.mark.parametrize("extra,output,code,words", [
-    (["--reference", "missing.jpg"], "out.mp4", 3, "reference image not found"),
-    (["--reference", "notes.txt"], "out.mp4", 3, "cannot read the reference image"),
+    (["--reference", "missing.jpg"], "out.mp4", 3, "reference 'missing': image not found"),
+    (["--reference", "ann=notes.txt"], "out.mp4", 3, "reference 'ann': cannot read notes.txt: not an image"),
+    (["--reference", "a=x.jpg", "--reference", "a=y.jpg"], "out.mp4", 2, "reference names must differ"),
     ([], "out", 2, "give OUTPUT an extension"),
     ([], "out.xyz", 2, "from the extension '.xyz'"),
     (["--max-frames", "0"], "out.mp4", 2, "--max-frames must be >= 1"),

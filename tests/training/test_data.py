@@ -18,7 +18,7 @@ from vidrestore.training.data import (
 from vidrestore.training.data.degradations import gaussian_kernel
 
 from vidrestore.config import from_mapping
-from vidrestore.errors import ConfigError
+from vidrestore.errors import ConfigError, InputError
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +133,30 @@ def test_identity_layout_gives_reference_of_the_same_person(smoke_root):
         same = [ds.face(j) for j in range(len(ds)) if persons[j] == persons[index] and j != index]
         ref = sample["ref"].permute(1, 2, 0).numpy() * 0.5 + 0.5
         assert any(np.allclose(ref, s, atol=1e-6) for s in same)
+
+
+def test_validation_reads_a_given_lq_gt_pair_instead_of_degrading(tiny_config, smoke_root, tmp_path):
+    from vidrestore.training.data.datasets import PairedFaceDataset
+    from vidrestore.training.stages import STAGES
+    from vidrestore.training.trainer import Trainer
+
+    gt, lq = tmp_path / "celeba_test" / "hq", tmp_path / "celeba_test" / "lq"
+    gt.mkdir(parents=True)
+    lq.mkdir()
+    for i, path in enumerate(sorted((smoke_root / "val").glob("*.png"))[:2]):
+        image = cv2.resize(cv2.imread(str(path)), (64, 64), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(gt / f"{i:04d}.png"), image)
+        cv2.imwrite(str(lq / f"{i:04d}.png"), cv2.GaussianBlur(image, (0, 0), 2))
+    pairs = PairedFaceDataset(lq, gt, 64)
+    sample = pairs[(7, 1)]
+    assert torch.equal(sample["ref"], sample["lq"]) and sample["index"] == 1
+    blurred = cv2.GaussianBlur(cv2.imread(str(gt / "0001.png")), (0, 0), 2)[..., ::-1].astype(np.float32) / 255
+    np.testing.assert_allclose(sample["lq"].permute(1, 2, 0).numpy(), blurred * 2 - 1, atol=1e-6)  # as given
+    lines = []
+    cfg = tiny_config("transformer", total_steps=1, val_every=1,
+                      data={"val_root": str(gt), "val_lq": str(lq), "val_count": 2})
+    result = Trainer(STAGES["transformer"], cfg, log=lines.append).run()
+    assert result.validations and any("given LQ faces" in line for line in lines)
+    (lq / "0002.png").write_bytes((lq / "0001.png").read_bytes())
+    with pytest.raises(InputError, match="no ground truth"):
+        PairedFaceDataset(lq, gt, 64)

@@ -94,14 +94,14 @@ class CheckpointMetadata:
 
     def describe(self) -> str:
         """One line for logs: ``id-codeformer from stage cft (run ia_cft, step 150000), ...``."""
-        parts = [f"{self.model} network"]
+        line = f"{self.model} network"
         if self.stage:
             where = ", ".join(p for p in (f"run {self.run}" if self.run else "",
                                           f"step {self.step}" if self.step is not None else "") if p)
-            parts.append(f"from stage {self.stage}" + (f" ({where})" if where else ""))
+            line += f" from stage {self.stage}" + (f" ({where})" if where else "")
         if self.recognizer is not None:
-            parts.append(f"recognizer {self.recognizer.describe()}")
-        return ", ".join(parts)
+            line += f", recognizer {self.recognizer.describe()}"
+        return line
 
 
 @dataclass(frozen=True)
