@@ -48,6 +48,14 @@ def test_a_plain_codeformer_checkpoint_is_refused_naming_the_training(tmp_path, 
     assert "python -m training" in message and "codeformer.pth" in message
 
 
+@pytest.mark.parametrize("model", ["id-codeformer", "codeformer++"])
+def test_without_weights_of_its_own_a_model_is_refused_before_any_download(tmp_path, monkeypatch, model):
+    online = WeightStore(tmp_path / "none", tmp_path / "cache", allow_download=True)
+    monkeypatch.setattr(online, "fetch", lambda name: pytest.fail(f"downloaded {name} only to refuse it"))
+    with pytest.raises(UntrainedWeightsError, match="no checkpoint of it was given"):
+        prepare_network(RestoreConfig(model=model, engine="torch"), online)
+
+
 def test_new_layers_present_but_still_at_their_initial_values_are_refused(tmp_path):
     codeformer = fill_seeded(build_model("codeformer", tiny=True))
     net = build_model("id-codeformer", tiny=True)
@@ -96,7 +104,7 @@ def test_ablations_with_one_untrained_path_are_accepted_and_logged(tmp_path):
     torch.nn.init.zeros_(pp.dam.flow_head.weight)
     torch.nn.init.zeros_(pp.dam.flow_head.bias)
     path = write_checkpoint(tmp_path / "pp.pth", pp, "codeformer++")
-    with pytest.raises(UntrainedWeightsError, match="DAM of"):  # DAM in the graph but untrained
+    with pytest.raises(UntrainedWeightsError, match=r"\(DAM\), but in pp.pth"):  # in the graph, untrained
         prepare_network(config("codeformer++", path), store(tmp_path))
     pp.config = type(pp.config)(**{**pp.config.__dict__, "use_dam": False})  # the no-DAM ablation
     path = write_checkpoint(tmp_path / "nodam.pth", pp, "codeformer++")

@@ -120,6 +120,10 @@ def prepare_network(config: RestoreConfig, store: WeightStore, *, log: Log = lam
         net = fill_seeded(build_model(config.model, tiny=True))
         log(f"{config.model}: tiny test network with seeded random weights")
         return LoadedNetwork(net.eval(), network_io(spec, net))
+    if (config.weights is None and spec.training and not config.allow_untrained
+            and not (spec.trained_weights in store.table and store.find(spec.trained_weights))):
+        # Nothing but the base weights to read: refuse now rather than after a download.
+        raise UntrainedWeightsError(untrained_message(spec, None, spec.own_parts, None))
     path = weights_path(spec, config, store, log)
     net, report = load_model(config.model, path)
     log(report.summary())
@@ -142,15 +146,21 @@ _BASE_BEHAVIOUR = {"id-codeformer": "CodeFormer (no identity conditioning)",
                    "codeformer++": "its faithful output I_F (identity warp, zero residual)"}
 
 
-def untrained_message(spec: ModelSpec, path: Path, parts: tuple[str, ...], report: LoadReport) -> str:
+def untrained_message(spec: ModelSpec, path: Path | None, parts: tuple[str, ...],
+                      report: LoadReport | None) -> str:
     """The one line of an ``UntrainedWeightsError``: what is untrained, which weights the
-    model needs and the training commands that make them."""
-    how = ("missing: it is a plain CodeFormer checkpoint" if report.untrained
-           else "still at their initial values: never trained")
+    model needs and the training commands that make them (``path`` None: no checkpoint of
+    the model's own was given at all)."""
     commands = " then ".join(f"`{c}`" for c in spec.training)
-    return (f"{spec.name} needs its own trained weights, but the {' and '.join(parts)} of {path.name} are "
-            f"{how}; no trained {spec.name} weights are published: make them with {commands} and pass "
-            f"the result with --weights (or --allow-untrained to run "
+    needs = f"{spec.name} needs its own trained weights ({' and '.join(parts)})"
+    if path is None:
+        what = "and no checkpoint of it was given (--weights)"
+    else:
+        how = ("missing: it is a plain CodeFormer checkpoint" if report is not None and report.untrained
+               else "still at their initial values: never trained")
+        what = f"but in {path.name} they are {how}"
+    return (f"{needs}, {what}; no trained {spec.name} weights are published: make them with {commands} "
+            f"and pass the result with --weights (or --allow-untrained to run "
             f"{_BASE_BEHAVIOUR.get(spec.name, 'the base model')})")
 
 

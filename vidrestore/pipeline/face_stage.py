@@ -106,7 +106,7 @@ class FaceStage:
         self.detector = detector
         self.detector_reason = getattr(detector, "reason", "")
         references = dict(references or {})
-        self.encoder, self.encoder_reason = _identity_encoder(
+        self.encoder, self.encoder_reason = identity_encoder(
             config, store, device, conditioning=identity_needed or bool(references), recognizer=recognizer)
         vectors = {}
         for name, photo in references.items():
@@ -345,7 +345,7 @@ class FaceStage:
             face.identity = self.identities.conditioning(face, image, job.index)
 
 
-def _identity_encoder(config: FaceConfig, store, device, *, conditioning: bool,
+def identity_encoder(config: FaceConfig, store, device, *, conditioning: bool,
                       recognizer=None) -> tuple[FaceEncoder | None, str]:
     """The identity encoder of a run and why; with ``conditioning``, one that gives ArcFace
     vectors, the ``recognizer``'s when given (or UsageError / MissingWeightsError)."""

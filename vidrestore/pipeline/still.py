@@ -28,7 +28,7 @@ from vidrestore.imaging import to_uint8
 from vidrestore.settings import RestoreConfig
 
 from .contracts import Restorer, check_restorer
-from .face_stage import _identity_encoder
+from .face_stage import identity_encoder
 
 Log = Callable[[str], None]
 
@@ -74,7 +74,7 @@ class StillRestorer:
 
             self.detector = build_detector(faces.detector, store, device)
         conditioning = restorer.uses_identity or bool(references)
-        self.encoder, reason = (_identity_encoder(faces, store, device, conditioning=True,
+        self.encoder, reason = (identity_encoder(faces, store, device, conditioning=True,
                                                   recognizer=getattr(restorer, "recognizer", None))
                                 if conditioning else (None, "not needed"))
         self.references = {name: reference_identity(photo, self.detector, self.encoder)
