@@ -118,7 +118,8 @@ def config_from_args(args: argparse.Namespace) -> RestoreConfig:
 
 
 def parse_reference(text: str) -> dict[str, str]:
-    """``NAME=IMAGE`` or ``IMAGE`` (named after the file) → ``{"name", "path"}``.
+    """``NAME=IMAGE`` or ``IMAGE`` (named after the file's stem, ``=`` made ``-``) →
+    ``{"name", "path"}``.
 
     An ``=`` is taken as the separator only when what precedes it is a bare name (no path
     separator) and the whole text is not an existing file.
@@ -128,7 +129,7 @@ def parse_reference(text: str) -> dict[str, str]:
         if not path:
             raise UsageError(f"--reference {text!r}: no image after {name}=")
         return {"name": name, "path": path}
-    return {"name": Path(text).stem or text, "path": text}
+    return {"name": (Path(text).stem or text).replace("=", "-"), "path": text}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,11 +1,14 @@
 """CodeFormer++'s Texture-Guided Restoration Network (TGRN).
 
-A U-Net of three levels (the CodeFormer++ paper, arXiv 2510.04410: a three-level U-Net with
-a texture attention module) restores the final face from the faithful image ``I_F``. A
-second encoder reads the warped generative image ``I_warp``; at every level the content
-features ``F`` (from ``I_F``: the identity) attend to the texture features ``T`` (from
-``I_warp``) and the two are fused dynamically: a per-pixel, per-channel gate decides how
-much of the attended texture replaces the content there::
+CodeFormer++ (arXiv 2510.04410; no code or weights released) describes TGRN as a three-level
+U-Net with a texture attention module that extracts the texture of the (registered)
+generative face and transfers it to the identity-preserving one, fusing identity features
+and texture details dynamically. The layers below are this project's reading of that: a
+U-Net of three levels restores the final face from the faithful image ``I_F``; a second
+encoder reads the warped generative image ``I_warp``; at every level the content features
+``F`` (from ``I_F``: the identity) attend to the texture features ``T`` (from ``I_warp``) and
+the two are fused dynamically, a per-pixel, per-channel gate deciding how much of the
+attended texture replaces the content there::
 
     A = TextureAttention(F, T)          windowed cross-attention, queries F, keys/values T
     g = σ(conv1×1([F, A]))              the dynamic fusion gate
