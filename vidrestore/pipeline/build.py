@@ -35,6 +35,7 @@ from vidrestore.engines import (
     resolve_precision,
 )
 from vidrestore.errors import UntrainedWeightsError, UsageError
+from vidrestore.faces.device import build_face_ops
 from vidrestore.faces.identity import conditioning_backend
 from vidrestore.faces.paste import build_masker
 from vidrestore.models import LoadReport, Recognizer
@@ -185,7 +186,7 @@ def build_restorer(config: RestoreConfig, store: WeightStore, device: torch.devi
                           batch=batch_profile(backend, config.batch_for(device), batch_sizes),
                           cache=cache, log=log, owned=True)
     log(f"engine: {engine.info.describe()}")
-    restorer = EngineRestorer(engine)
+    restorer = EngineRestorer(engine, log=log)
     restorer.recognizer = loaded.recognizer  # which ArcFace the face stage must use (None: any)
     return restorer
 
@@ -211,6 +212,8 @@ def build_stages(config: RestoreConfig, store: WeightStore, device: torch.device
     cache lives in ``cache_dir`` when given.
     """
     restorer = check_restorer(restorer)
+    face_ops, why = build_face_ops(config.face_ops, device, config.paste)
+    log(f"face ops: {'torch on ' + str(device) if face_ops is not None else 'OpenCV on the host'} ({why})")
     face_config = config.faces
     if restorer.face_size != face_config.face_size:
         face_config = dataclasses.replace(face_config, face_size=restorer.face_size)
@@ -222,8 +225,9 @@ def build_stages(config: RestoreConfig, store: WeightStore, device: torch.device
         cache_dir=cache_dir,
         source=Path(source),
         log=log,
+        face_ops=face_ops,
     )
     log(faces.summary)
     restore = RestoreStage(restorer, fidelity=config.fidelity, batch_size=config.batch_for(device))
     masker = build_masker(config.paste.mask, store, device, config.paste)
-    return Stages(faces, restore, PasteStage(masker, overlay=config.overlay, config=config.paste))
+    return Stages(faces, restore, PasteStage(masker, overlay=config.overlay, config=config.paste, face_ops=face_ops))
