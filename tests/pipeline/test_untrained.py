@@ -138,3 +138,18 @@ def test_the_recorded_recognizer_decides_the_identity_backend(kit, tmp_path):
         conditioning_backend("auto", permissive, Recognizer("stand-in"))
     with pytest.raises(MissingWeightsError, match="recognizer it was trained with"):
         conditioning_backend("auto", store(tmp_path), onnx_recognizer)
+
+
+def test_a_video_run_is_refused_with_exit_4_before_any_frame_is_read(media, tmp_path, monkeypatch, capsys):
+    from vidrestore.cli import main
+    from vidrestore.io.reader import VideoReader
+
+    monkeypatch.setenv("VIDRESTORE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(VideoReader, "frames", lambda *a, **k: pytest.fail("a frame was read before refusing"))
+    base = tiny_base(tmp_path / "codeformer.pth")
+    out = tmp_path / "out.mp4"
+    code = main([str(media.plain(frames=6)), "-o", str(out), "--model", "codeformer++", "--weights", str(base),
+                 "--quiet", "--offline", "--engine", "torch"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 4 and len(err) == 1 and "python -m training" in err[0] and "DAM and TGRN" in err[0]
+    assert not list(tmp_path.glob("out*")) and not list(tmp_path.glob(".out*"))
