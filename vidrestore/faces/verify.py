@@ -224,12 +224,13 @@ _KINDS = {
 }
 check_covers(VerifierName, ("auto", "off", *_KINDS), "faces.verify")
 
-AUTO = ("geometry", "dlib-cnn")
-"""What ``auto`` combines (cheapest first), chosen on the labelled set (docs/benchmarks.md)."""
+AUTO = "dlib-cnn"
+"""What ``auto`` uses, chosen on the labelled set (docs/benchmarks.md): the only check that
+rejected every non-face while keeping every face of restorable size."""
 
 
 def build_verifier(kind: VerifierName) -> FaceVerifier | None:
-    """The verifier ``kind`` (None for ``off``).
+    """The verifier ``kind`` (None for ``off``); ``auto`` is ``AUTO``.
 
     Raises:
         MissingWeightsError: a dlib-based kind without dlib or its model files.
@@ -237,8 +238,74 @@ def build_verifier(kind: VerifierName) -> FaceVerifier | None:
     """
     if kind == "off":
         return None
-    if kind == "auto":
-        return AllOf([_KINDS[k]() for k in AUTO])
-    if kind not in _KINDS:
+    if kind not in _KINDS and kind != "auto":
         raise UsageError(f"unknown face verifier {kind!r}; choose one of {', '.join(choices(VerifierName))}")
-    return _KINDS[kind]()
+    return _KINDS[AUTO if kind == "auto" else kind]()
+
+
+@dataclass
+class _TrackState:
+    confirmed: bool = False
+    reason: str = "not verified yet"
+    checked_at: int | None = None
+    checked_size: float = 0.0
+    checks: int = 0
+
+
+class TrackVerdicts:
+    """Verification per track: a track is restored once one of its detections passes the
+    verifier; until then its faces are rejected (left untouched).
+
+    Checking tracks, not every detection, means a real face whose detection fails once (a
+    blink, motion blur, a turn) is not dropped from some frames, and the verifier runs only
+    on new tracks, not on every face of every frame. A track not yet confirmed is checked on
+    detected frames, at most once per ``every`` frames or when its face grew ``grow``-fold
+    since the last check. Faces under ``min_size`` are not checked (they are left untouched
+    anyway).
+
+    Args:
+        verifier: the judge; None confirms every track (``--verify off``).
+        every, grow: see ``faces.config.VerifyConfig``.
+        min_size: smallest face (pixels) worth checking.
+    """
+
+    def __init__(self, verifier: FaceVerifier | None, every: int = 6, grow: float = 1.3,
+                 min_size: float = 0.0) -> None:
+        self.verifier = verifier
+        self.every = int(every)
+        self.grow = float(grow)
+        self.min_size = float(min_size)
+        self._tracks: dict[int, _TrackState] = {}
+        self.checks = 0
+
+    def observe(self, index: int, image: np.ndarray, faces: Sequence[Face], detected: bool) -> None:
+        """Check the faces of frame ``index`` whose tracks are due (detected frames only)."""
+        if self.verifier is None or not detected:
+            return
+        due = []
+        for f in faces:
+            state = self._tracks.setdefault(f.track_id, _TrackState())
+            if state.confirmed or f.size < self.min_size:
+                continue
+            if state.checked_at is None or index - state.checked_at >= self.every or \
+                    f.size >= self.grow * state.checked_size:
+                due.append((f, state))
+        if not due:
+            return
+        verdicts = self.verifier.check(image, [f for f, _ in due])
+        for (f, state), reason in zip(due, verdicts):
+            state.checked_at, state.checked_size, state.checks = index, f.size, state.checks + 1
+            self.checks += 1
+            if reason is None:
+                state.confirmed = True
+            else:
+                state.reason = reason
+
+    def verdict(self, track_id: int) -> str | None:
+        """None when track ``track_id``'s faces may be restored, else why not."""
+        if self.verifier is None:
+            return None
+        state = self._tracks.get(track_id)
+        if state is None:
+            return "not verified yet"
+        return None if state.confirmed else state.reason

@@ -139,4 +139,5 @@ def build_stages(config: RestoreConfig, store: WeightStore, device: torch.device
     log(faces.summary)
     restore = RestoreStage(restorer, fidelity=config.fidelity, batch_size=config.batch_for(device))
     masker = build_masker(config.paste.mask, store, device, config.paste)
+    log(f"paste: {masker.name} mask ({getattr(masker, 'reason', '') or 'requested'})")
     return Stages(faces, restore, PasteStage(masker, overlay=config.overlay, config=config.paste))
