@@ -254,3 +254,19 @@ def camera_face_rows(rows: Sequence[LabelledBox], first_id: int) -> list[Labelle
             note = f"{r.note.split(';')[0]}; t1 #{r.id} through the camera, {seen:.0%} in frame"
             out.append(LabelledBox(first_id + len(out), source, frame, tuple(float(v) for v in box), label, note))
     return out
+
+
+def camera_truth(rows: Sequence[LabelledBox], source: str, frame: int,
+                 min_visible: float = 0.5) -> dict[int, np.ndarray]:
+    """The group photo's faces in camera frame ``frame`` of ``source`` (any frame, not only the
+    labelled ones): ``{t1 row id: box}`` for those at least ``min_visible`` inside the frame."""
+    from .real_faces import CAMERA_SIZE, camera_affine, map_box
+
+    m = camera_affine(source, frame)
+    out = {}
+    for r in rows:
+        if r.source == "t1" and r.label == "face":
+            box = map_box(r.box, m)
+            if visible_fraction(box, *CAMERA_SIZE) >= min_visible:
+                out[r.id] = box
+    return out

@@ -3,7 +3,14 @@
 hand-labelled real frames (``tests/data/face_labels.csv``, see ``testkit.labels``).
 
     python tools/bench_detectors.py [--detectors mtcnn@1 mtcnn@auto ...] [--verifiers off auto ...]
-                                    [--json FILE] [--markdown]
+                                    [--json FILE]
+    python tools/bench_detectors.py --stage [--json FILE]
+
+``--stage`` measures the face stage itself, as a default offline run has it (MTCNN, detect
+scale auto, tracking, smoothing, verification per track): the whole concert video and both
+camera moves go through it, the photos one frame each, and the faces it would restore on
+the labelled frames are scored; "before" counts every face not too small, "after" the ones
+verification let through.
 
 Each detector runs at its operating point: MTCNN as the face stage runs it (its own
 threshold 0.7, then the stage's score floor 0.9), at the video's size (``@1``), upscaled 2×
@@ -96,6 +103,65 @@ def build_verifiers(names: list[str]):
     return out
 
 
+def stage_scores(rows, log=print) -> list[dict]:
+    """Score what the face stage (default settings, offline) restores on the labelled frames."""
+    import dataclasses
+    import itertools
+
+    import av
+
+    from testkit.labels import score_all
+    from testkit.real_faces import camera_frames, iscc_demo_path
+    from vidrestore.faces.config import FaceConfig
+    from vidrestore.io.frame import Frame
+    from vidrestore.pipeline.contracts import FrameJob
+    from vidrestore.pipeline.face_stage import FaceStage
+    from vidrestore.weights import WeightStore
+
+    from fractions import Fraction
+
+    config = FaceConfig()
+    store = WeightStore("/nonexistent", "/nonexistent", allow_download=False)
+    wanted = set(SET_IMAGES)
+    before, after, spent = {}, {}, {}
+
+    def run(source, frames):
+        stage = FaceStage(config, store, "cpu", log=lambda line: None)
+        start = time.perf_counter()
+        out = []
+        for i, image in enumerate(frames):
+            out += stage.process([FrameJob(Frame(i, i, Fraction(1, 24), image))])
+        out += stage.flush()
+        for job in out:
+            key = (source, job.index)
+            if key in wanted:
+                before[key] = [f.box for f in job.faces if f.skip in (None, "rejected")]
+                after[key] = [f.box for f in job.faces if f.skip is None]
+        spent[source] = (time.perf_counter() - start, len(out), dict(stage.seconds), stage.report())
+        log(f"{source}: {len(out)} frames in {spent[source][0]:.1f} s, verify {stage.verifier_name}, "
+            f"rejected {stage.report()['rejected']}")
+
+    def demo():
+        with av.open(str(iscc_demo_path())) as container:
+            for frame in container.decode(video=0):
+                yield frame.to_ndarray(format="rgb24")
+
+    run("iscc-demo", demo())
+    run("t1-pan", camera_frames("t1-pan"))
+    run("t1-zoom", camera_frames("t1-zoom"))
+    for source in ("astronaut", "grace-hopper", "t1"):
+        run(source, [load_images([(source, 0)])[(source, 0)]])
+    out = []
+    for size in (10.0, 20.0):
+        for name, kept in (("off", before), ("auto", after)):
+            sc = score_all(kept, rows, size)
+            out.append({"size": size, "verify": name, "precision": sc.precision, "recall": sc.recall,
+                        "counts": vars(sc)})
+    out.append({"timing": {k: {"seconds": v[0], "frames": v[1], "parts": v[2], "rejected": v[3]["rejected"],
+                                "verifier_checks": v[3]["verifier_checks"]} for k, v in spent.items()}})
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--detectors", nargs="+",
@@ -103,11 +169,23 @@ def main(argv=None) -> int:
                                  "retinaface@auto"])
     parser.add_argument("--verifiers", nargs="+", default=list(VERIFIERS))
     parser.add_argument("--json", type=Path, help="write every number here")
+    parser.add_argument("--stage", action="store_true", help="measure the face stage (see above)")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
     rows = read_labels()
+    if args.stage:
+        results = stage_scores(rows)
+        print("| faces scored | verification | precision | recall |")
+        print("|---|---|---|---|")
+        for r in results[:-1]:
+            c = r["counts"]
+            print(f"| ≥{r['size']:.0f} px | {r['verify']} | {r['precision']:.3f} ({c['tp']}/{c['tp'] + c['fp'] + c['unlabelled']}) "
+                  f"| {r['recall']:.3f} ({c['found']}/{c['faces']}) |")
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+        return 0
     images = load_images(SET_IMAGES)
     verifiers = build_verifiers(args.verifiers)
     results = []

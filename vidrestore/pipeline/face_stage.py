@@ -205,7 +205,7 @@ class FaceStage:
         return {
             "detector": self.detector_name,
             "detect_every": c.detect_every,
-            "detect_scale": c.detect_scale if self._scale is None else self._scale,
+            "detect_scale": _scale_key(c.detect_scale),
             "score_threshold": c.score_threshold,
             "track": to_mapping(c.track),
             "track_identity": self.encoder_name if uses_id else None,
@@ -368,6 +368,16 @@ class FaceStage:
             face.affine = estimate_affine(face.landmarks, size)
             face.crop = warp_face(image, face.affine, size)
             face.identity = self.identities.conditioning(face, image, job.index)
+
+
+def _scale_key(scale) -> str | float:
+    """``detect_scale`` as the face cache's key holds it: ``auto`` with its rule (the factor
+    it resolves to follows from the video's size, itself part of the key)."""
+    if scale != "auto":
+        return float(scale)
+    from vidrestore.faces.detect.batching import AUTO_MAX_SCALE, AUTO_MIN_SIDE
+
+    return f"auto:{AUTO_MIN_SIDE}:{AUTO_MAX_SCALE:g}"
 
 
 def _verifier(config: FaceConfig):
