@@ -107,13 +107,11 @@ def write_labels(rows: Iterable[LabelledBox], path: Path | str = LABELS_CSV) -> 
 
 
 def boxes_match(a: Sequence[float], b: Sequence[float], max_ratio: float = 2.2) -> bool:
-    """Whether boxes ``a`` and ``b`` frame the same face (see module docstring)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    ca, cb = (a[:2] + a[2:]) / 2, (b[:2] + b[2:]) / 2
-    inside = a[0] <= cb[0] <= a[2] and a[1] <= cb[1] <= a[3] and b[0] <= ca[0] <= b[2] and b[1] <= ca[1] <= b[3]
-    sa = float(np.sqrt(max(a[2] - a[0], 1e-6) * max(a[3] - a[1], 1e-6)))
-    sb = float(np.sqrt(max(b[2] - b[0], 1e-6) * max(b[3] - b[1], 1e-6)))
-    return inside and max(sa, sb) / min(sa, sb) < max_ratio
+    """Whether boxes ``a`` and ``b`` frame the same face (see module docstring): the rule
+    the verifier uses too (``vidrestore.faces.verify.frames_same_face``)."""
+    from vidrestore.faces.verify import frames_same_face
+
+    return frames_same_face(np.asarray(a, np.float64)[:4], np.asarray(b, np.float64)[:4], max_ratio)
 
 
 def match(detections: Sequence[Sequence[float]], labelled: Sequence[LabelledBox]) -> list[int | None]:

@@ -128,9 +128,8 @@ def map_box(box: Sequence[float], affine: np.ndarray) -> np.ndarray:
     return np.array([pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()])
 
 
-@functools.lru_cache(maxsize=1)
-def _demo_index() -> dict[int, np.ndarray]:
-    return {}
+_DEMO_FRAMES: dict[int, np.ndarray] = {}
+"""Concert frames decoded so far, kept for the process: tests and tools decode the video once."""
 
 
 def demo_frames(indices: Iterable[int]) -> dict[int, np.ndarray]:
@@ -138,7 +137,7 @@ def demo_frames(indices: Iterable[int]) -> dict[int, np.ndarray]:
     import av
 
     wanted = sorted(set(int(i) for i in indices))
-    memo = _demo_index()
+    memo = _DEMO_FRAMES
     todo = [i for i in wanted if i not in memo]
     if todo:
         last = todo[-1]

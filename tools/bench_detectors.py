@@ -5,6 +5,11 @@ hand-labelled real frames (``tests/data/face_labels.csv``, see ``testkit.labels`
     python tools/bench_detectors.py [--detectors mtcnn@1 mtcnn@auto ...] [--verifiers off auto ...]
                                     [--json FILE]
     python tools/bench_detectors.py --stage [--json FILE]
+    python tools/bench_detectors.py --detectors mtcnn@auto --verifiers dlib-cnn --sheets DIR
+
+``--sheets DIR`` draws contact sheets of what each verifier accepted and rejected
+(``DIR/<detector>-<verifier>-accepted-NN.png``, ``...-rejected-NN.png``), each candidate
+captioned with its label in the set, to look at.
 
 ``--stage`` measures the face stage itself, as a default offline run has it (MTCNN, detect
 scale auto, tracking, smoothing, verification per track): the whole concert video and both
@@ -35,6 +40,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from testkit.labels import SET_IMAGES, read_labels, score_all  # noqa: E402
 from testkit.real_faces import load_images  # noqa: E402
@@ -162,6 +168,28 @@ def stage_scores(rows, log=print) -> list[dict]:
     return out
 
 
+def _verdict_sheets(folder: Path, prefix: str, decided, rows) -> None:
+    """Contact sheets of accepted and rejected candidates, captioned with their label."""
+    from label_faces import draw_sheets
+
+    from testkit.labels import LabelledBox, by_image, match
+
+    folder.mkdir(parents=True, exist_ok=True)
+    grouped = by_image(rows)
+    for verdict in ("accepted", "rejected"):
+        chosen = []
+        for n, (key, face, reason) in enumerate(decided):
+            if (reason is None) != (verdict == "accepted"):
+                continue
+            labelled = grouped.get(key, [])
+            (li,) = match([face.box], labelled)
+            label = labelled[li].label if li is not None else "unlabelled"
+            chosen.append(LabelledBox(n + 1, key[0], key[1], tuple(float(v) for v in face.box), label,
+                                      f"{label} {face.size:.0f}px"))
+        if chosen:
+            draw_sheets(chosen, folder, f"{prefix}-{verdict}", lambda r: r.note)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--detectors", nargs="+",
@@ -170,6 +198,7 @@ def main(argv=None) -> int:
     parser.add_argument("--verifiers", nargs="+", default=list(VERIFIERS))
     parser.add_argument("--json", type=Path, help="write every number here")
     parser.add_argument("--stage", action="store_true", help="measure the face stage (see above)")
+    parser.add_argument("--sheets", type=Path, metavar="DIR", help="contact sheets of the verdicts")
     args = parser.parse_args(argv)
     import torch
 
@@ -195,7 +224,7 @@ def main(argv=None) -> int:
     for name, (det, rule, floor) in detectors(args.detectors).items():
         found, seconds = detect_all(det, rule, floor, images)
         for vname, verifier in verifiers.items():
-            kept, spent, checked = {}, 0.0, 0
+            kept, spent, checked, decided = {}, 0.0, 0, []
             for key, faces in found.items():
                 if verifier is None or not faces:
                     kept[key] = [f.box for f in faces]
@@ -205,6 +234,9 @@ def main(argv=None) -> int:
                 spent += time.perf_counter() - start
                 checked += len(faces)
                 kept[key] = [f.box for f, v in zip(faces, verdicts) if v is None]
+                decided += [(key, f, v) for f, v in zip(faces, verdicts)]
+            if args.sheets and verifier is not None:
+                _verdict_sheets(args.sheets, f"{name}-{vname}".replace(":", "_"), decided, rows)
             small, big = score_all(kept, rows, 10.0), score_all(kept, rows, 20.0)
             row = {
                 "detector": name, "verifier": vname,

@@ -1,5 +1,9 @@
 """The face report (``--report FILE``): what the face stage found, as JSON.
 
+Faces left untouched are counted by reason: ``skipped`` (``too small``...) and ``rejected``
+(the verifier's reasons, ``faces.verify``); each track says how many of its frames were
+rejected and why.
+
 Memory stays small on long videos: per-frame face counts are one small integer each (an
 ``array``), and each track's statistics are running sums.
 """

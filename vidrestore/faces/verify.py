@@ -9,7 +9,7 @@ therefore checked by an independent judge before it reaches the network:
   90 px (the CNN's smallest); the candidate passes when the CNN finds a face framing it.
 - ``landmarks``: dlib's 68-point shape predictor run on the candidate's box; the candidate
   passes when its 5 points (eye centres, nose tip, mouth corners) agree with the detector's
-  own 5 landmarks, within ``landmark_tolerance`` of the face's size. Two independently
+  own 5 landmarks, within ``tolerance`` of the face's size. Two independently
   trained landmark models agree on a face; on a non-face each regresses the mean shape it
   learned to wherever its features pull, and they disagree.
 - ``geometry``: the detector's 5 landmarks alone must have a shape a face can have (eyes

@@ -54,8 +54,9 @@ class FaceStage:
 
     After it, every face of a job has ``track_id``, smoothed ``landmarks`` and ``box``, and
     unless ``skip`` is set (``"too small"``, or ``"rejected"`` with the verifier's reason in
-    ``rejected``) an ``affine`` and a ``crop`` (face_size² float32 RGB in [0, 1]); ``identity`` is the track's 512-d ArcFace vector when an ArcFace encoder
-    (or a reference photo) is in use.
+    ``rejected``) an ``affine`` and a ``crop`` (face_size² float32 RGB in [0, 1]);
+    ``identity`` is the track's 512-d ArcFace vector when an ArcFace encoder (or a reference
+    photo) is in use.
 
     Args:
         config: the face settings.
