@@ -9,7 +9,7 @@ import pytest
 
 from testkit.labels import boxes_match, read_labels
 from testkit.real_faces import CAMERA_SIZE, SourceUnavailable, load_image
-from vidrestore.faces.align import BORDER_VALUE, EDGE_BAND, estimate_affine, invert_affine, warp_face
+from vidrestore.faces.align import BORDER_VALUE, estimate_affine, invert_affine, warp_face
 from vidrestore.faces.detect.batching import auto_scale, detect_frames
 from vidrestore.faces.paste import PasteConfig, paste_faces
 
@@ -50,8 +50,7 @@ def test_its_crop_is_padded_outside_the_frame_with_the_official_grey(edge_face):
     sx = inv[0, 0] * xx + inv[0, 1] * yy + inv[0, 2]
     sy = inv[1, 0] * xx + inv[1, 1] * yy + inv[1, 2]
     w, h = CAMERA_SIZE
-    b = EDGE_BAND + 1  # a band along the edge repeats the edge's pixels, then the grey
-    outside = (sx < -b) | (sx > w - 1 + b) | (sy < -b) | (sy > h - 1 + b)
+    outside = (sx < -1) | (sx > w) | (sy < -1) | (sy > h)
     inside = (sx > 1) & (sx < w - 2) & (sy > 1) & (sy < h - 2)
     assert outside.mean() > 0.05 and inside.mean() > 0.5
     grey = np.asarray(BORDER_VALUE, np.float32) / 255
@@ -79,10 +78,12 @@ def test_only_the_visible_part_is_pasted_back(edge_face):
     # nothing changes outside the face's crop: the pasted area lies around the face
     assert xs.max() < x2 + (x2 - x1) and ys.min() > y1 - (y2 - y1) and ys.max() < y2 + (y2 - y1)
     # at the edge, between the eyes and the mouth, the frame now holds the restored face (the
-    # inverted frame), fully blended: the visible part is pasted as it is
+    # inverted frame), fully blended: the visible part is pasted as it is. The outermost
+    # column also takes a little of the padding (the bilinear samples at the frame's edge mix
+    # it in, as in the official helper): measured up to 24 of 255 levels in this inverted
+    # extreme, under 12 one pixel in.
     top = int(np.ceil(face.landmarks[:, 1].min())) + 2
     bottom = int(np.floor(face.landmarks[:, 1].max())) - 2
-    edge = (slice(top, bottom), slice(0, 3))
     assert bottom > top
-    error = np.abs(frame[edge].astype(int) + image[edge].astype(int) - 255)
-    assert error.max() <= 12, error.max()
+    error = np.abs(frame[top:bottom, :4].astype(int) + image[top:bottom, :4].astype(int) - 255)
+    assert error[:, 1:].max() <= 12 and error[:, 0].max() <= 32, (error[:, 0].max(), error[:, 1:].max())

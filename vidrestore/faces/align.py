@@ -106,10 +106,7 @@ def warp_face(
         size: side of the crop.
         border: what fills crop pixels that fall outside the frame. ``constant`` (default)
             is the official helper's grey (135, 133, 132): the networks were evaluated on it,
-            and a flat fill is not mistaken for face texture. A band of ``EDGE_BAND`` px
-            along the frame's edge is filled with the edge's own pixels first, so the
-            bilinear samples of a face cut by the edge do not mix grey into its outermost
-            pixels (the paste would carry that grey back into the frame's edge). ``reflect`` mirrors the frame,
+            and a flat fill is not mistaken for face texture. ``reflect`` mirrors the frame,
             which looks more natural for faces cut by the frame edge but can duplicate
             features (a mirrored eye) that a restorer may then sharpen.
 
@@ -129,7 +126,6 @@ def warp_face(
         roi, offset = _source_roi(image, affine, size)
         if roi is None:  # the crop lies wholly outside the frame
             return np.broadcast_to(np.float32(fill) * np.float32(scale), (size, size, 3)).copy()
-        roi, offset = _replicate_frame_edges(image, roi, offset)
     else:
         roi, offset = image, (0, 0)
     shifted = affine.copy()
@@ -139,26 +135,6 @@ def warp_face(
         flags=cv2.INTER_LINEAR, borderMode=mode, borderValue=fill,
     )
     return np.clip(crop.astype(np.float32) * np.float32(scale), 0.0, 1.0)
-
-
-EDGE_BAND = 3
-"""Pixels beyond the frame's edge that ``warp_face`` fills with the edge's own pixels before
-the official grey."""
-
-
-def _replicate_frame_edges(image: np.ndarray, roi: np.ndarray, offset: tuple[int, int]):
-    """``roi`` grown by ``EDGE_BAND`` replicated pixels on each side where it touches the
-    frame's edge, and its new corner."""
-    h, w = image.shape[:2]
-    x0, y0 = offset
-    left = EDGE_BAND if x0 == 0 else 0
-    top = EDGE_BAND if y0 == 0 else 0
-    right = EDGE_BAND if x0 + roi.shape[1] == w else 0
-    bottom = EDGE_BAND if y0 + roi.shape[0] == h else 0
-    if not (left or top or right or bottom):
-        return roi, offset
-    grown = cv2.copyMakeBorder(roi, top, bottom, left, right, cv2.BORDER_REPLICATE)
-    return grown, (x0 - left, y0 - top)
 
 
 def _source_roi(

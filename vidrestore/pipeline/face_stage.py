@@ -75,12 +75,15 @@ class FaceStage:
         detector: a ready detector to use instead of building ``config.detector``.
         verifier: a ready ``faces.verify.FaceVerifier`` to use instead of building
             ``config.verify.method`` (``False``: none).
+        face_ops: device face ops (``faces.device.DeviceFaceOps``): a frame with faces to
+            restore goes to the device once (``job.device``) and its crops are made there,
+            as tensors; None: OpenCV crops on the host.
 
     Attributes:
         identities: the per-track identity vectors (``faces.identity.TrackIdentities``).
-        seconds: busy seconds of its parts, for ``bench``: ``detect`` (detector calls) and
-            ``align`` (smoothed landmarks → affine → warped crop); the rest of the stage's
-            time is tracking, scene cuts and identity.
+        seconds: busy seconds of its parts, for ``bench``: ``detect`` (detector calls),
+            ``verify`` (the verifier's calls) and ``align`` (smoothed landmarks → affine →
+            warped crop); the rest of the stage's time is tracking, scene cuts and identity.
     """
 
     name = "faces"
@@ -99,8 +102,10 @@ class FaceStage:
         log: Log | None = None,
         detector=None,
         verifier=None,
+        face_ops=None,
     ) -> None:
         self.config = config
+        self.face_ops = face_ops
         self._log = log or (lambda _msg: None)
         if detector is None:
             from vidrestore.faces.detect import build_detector
@@ -367,8 +372,14 @@ class FaceStage:
                 face.skip, face.rejected = "rejected", reason
                 continue
             face.affine = estimate_affine(face.landmarks, size)
-            face.crop = warp_face(image, face.affine, size)
+            if self.face_ops is None:
+                face.crop = warp_face(image, face.affine, size)
             face.identity = self.identities.conditioning(face, image, job.index)
+        aligned = [face for face in job.faces if face.affine is not None and face.skip is None]
+        if self.face_ops is not None and aligned:
+            job.device = self.face_ops.upload(image)
+            for face, crop in zip(aligned, self.face_ops.align(job.device, [f.affine for f in aligned], size)):
+                face.crop = crop
 
 
 def _scale_key(scale) -> str | float:
