@@ -43,6 +43,7 @@ def _table(base: str, files) -> dict:
     return table
 
 
+@pytest.mark.slow
 def test_first_online_run_fetches_retinaface_and_parsenet_once(server, tmp_path, official_like):
     root, base = server
     files = [Path(shutil.copy(official_like / n, root / n))
