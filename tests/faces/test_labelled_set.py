@@ -32,10 +32,19 @@ def rows():
     return read_labels(LABELS_CSV)
 
 
+def _scored_images(rows) -> list:
+    """The images whose score can move: every exhaustively labelled one (recall), and every
+    other one holding a labelled box of at least 10 px (a detection there is scored for
+    precision). The concert frames where no detector fired on anything that big, even with
+    permissive thresholds, are left to tools/bench_detectors.py, which runs them all."""
+    grouped = by_image(rows)
+    return [k for k in SET_IMAGES if exhaustive(k) or any(r.size >= 10 for r in grouped.get(k, []))]
+
+
 @pytest.fixture(scope="module")
-def images():
+def images(rows):
     try:
-        return load_images(SET_IMAGES)
+        return load_images(_scored_images(rows))
     except SourceUnavailable as exc:
         pytest.skip(str(exc))
 
@@ -75,7 +84,8 @@ def test_scoring_counts_faces_non_faces_and_unknowns(rows):
 
 @pytest.mark.slow
 def test_mtcnn_with_verification_on_the_labelled_set(rows, images):
-    """Before and after the default verifier, on every labelled image (about 40 s)."""
+    """Before and after the default verifier, on the labelled images a detection can be scored
+    on (89 of the 143; about 30 s)."""
     from vidrestore.faces.config import FaceConfig
     from vidrestore.faces.detect.batching import detect_frames
     from vidrestore.faces.detect.mtcnn import MTCNNDetector
@@ -88,12 +98,13 @@ def test_mtcnn_with_verification_on_the_labelled_set(rows, images):
         faces = detect_frames(detector, [image], scale=config.scale_for(*image.shape[:2]),
                               score_threshold=config.score_threshold)[0]
         before[key] = [f.box for f in faces]
-        verdicts = verifier.check(image, faces) if faces else []
-        after[key] = [f.box for f, v in zip(faces, verdicts) if v is None]
-    restorable = config.min_face
-    b, a = score_all(before, rows, restorable), score_all(after, rows, restorable)
+        scored = [f for f in faces if f.size >= 10]  # smaller ones count neither way
+        verdicts = verifier.check(image, scored) if scored else []
+        after[key] = [f.box for f, v in zip(scored, verdicts) if v is None]
+    restorable, keys = config.min_face, list(images)
+    b, a = score_all(before, rows, restorable, keys), score_all(after, rows, restorable, keys)
     assert a.precision >= 0.98 and a.fp + a.unlabelled == 0
     assert b.recall - a.recall <= 0.02
     assert a.recall >= 0.64  # measured 0.667 (64 of 96 faces of at least 20 px)
-    every = score_all(after, rows, 10.0)
+    every = score_all(after, rows, 10.0, keys)
     assert every.precision >= 0.98
