@@ -77,3 +77,13 @@ def test_a_shirt_print_is_restored_without_verification_and_untouched_with_it(ex
     assert shirt_track["rejected_because"] == "no face in the region (dlib-cnn)"
     assert shirt_track["mean_box"][1] > 80  # below the man's face, on his chest
     assert all(np.array_equal(a, b) for a, b in zip(before, verified))  # nothing else was a face here
+
+
+def test_the_summary_line_says_why_faces_were_left_untouched():
+    from vidrestore.restore_video import RunSummary
+
+    report = {"skipped": {"too small": 194}, "rejected": {"no face in the region (dlib-cnn)": 25}}
+    line = RunSummary(frames=1441, faces=0, seconds=2.0, report=report).line()
+    assert line.startswith("1441 frames, 0 faces restored in 2.0 s")
+    assert line.endswith("left untouched: 194 too small, 25 rejected (no face in the region (dlib-cnn))")
+    assert "untouched" not in RunSummary(frames=3, faces=3, seconds=1.0, report={"skipped": {}}).line()
