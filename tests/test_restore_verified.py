@@ -17,7 +17,7 @@ from vidrestore.config import from_mapping
 from vidrestore.restore_video import restore_video
 from vidrestore.settings import RestoreConfig
 
-START, COUNT = 888, 24
+START, COUNT = 888, 14
 
 
 class InvertingRestorer:
@@ -72,7 +72,7 @@ def test_a_shirt_print_is_restored_without_verification_and_untouched_with_it(ex
     assert any(shirt_changed(unverified)) and report_off["rejected"] == {}
     verified, report = _run(excerpt, tmp_path / "auto.mkv", "auto")
     assert not any(shirt_changed(verified))
-    assert report["verifier"] == "dlib-cnn" and report["rejected"]["no face in the region (dlib-cnn)"] >= 15
+    assert report["verifier"] == "dlib-cnn" and report["rejected"]["no face in the region (dlib-cnn)"] >= 10  # measured 12
     shirt_track = max(report["tracks"], key=lambda t: t["rejected_frames"])
     assert shirt_track["rejected_because"] == "no face in the region (dlib-cnn)"
     assert shirt_track["mean_box"][1] > 80  # below the man's face, on his chest
