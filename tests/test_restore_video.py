@@ -111,7 +111,7 @@ def test_second_run_reuses_the_face_cache(media, tmp_path):
     restore_video(src, tmp_path / "b.mkv", config(), log=notes.append)
     assert any("reusing the face cache" in n for n in notes)
     # The log says which detector ``auto`` chose and why.
-    assert any("mtcnn (RetinaFace weights not found" in n for n in notes)
+    assert any("mtcnn (offline: RetinaFace weights not found" in n for n in notes)
     assert np.array_equal(np.stack(frames_of(tmp_path / "a.mkv")), np.stack(frames_of(tmp_path / "b.mkv")))
 
 

@@ -30,7 +30,7 @@ from .settings import RestoreConfig
 
 Log = Callable[[str], None]
 
-STAGES: tuple[str, ...] = ("decode", "detect", "track", "align", "restore", "paste", "encode")
+STAGES: tuple[str, ...] = ("decode", "detect", "verify", "track", "align", "restore", "paste", "encode")
 
 
 @dataclass
@@ -68,14 +68,16 @@ class BenchResult:
 
 
 def split_stages(stage_seconds: dict[str, float]) -> dict[str, float]:
-    """``RunSummary.stage_seconds`` → the ``STAGES`` table (face stage split in three)."""
+    """``RunSummary.stage_seconds`` → the ``STAGES`` table (face stage split in four)."""
     faces = stage_seconds.get("faces", 0.0)
     detect = stage_seconds.get("faces.detect", 0.0)
+    verify = stage_seconds.get("faces.verify", 0.0)
     align = stage_seconds.get("faces.align", 0.0)
     out = {
         "decode": stage_seconds.get("decode", 0.0),
         "detect": detect,
-        "track": max(0.0, faces - detect - align),
+        "verify": verify,
+        "track": max(0.0, faces - detect - verify - align),
         "align": align,
         "restore": stage_seconds.get("restore", 0.0),
         "paste": stage_seconds.get("paste", 0.0),

@@ -31,6 +31,9 @@ DeviceName = Literal["auto", "cpu", "cuda"]
 DetectorName = Literal["auto", "retinaface", "retinaface-mobilenet", "mtcnn"]
 """Face detectors; ``auto`` picks the best whose weights are present."""
 
+VerifierName = Literal["auto", "geometry", "dlib-cnn", "landmarks", "off"]
+"""Second opinions on detected faces (``faces.verify``); ``auto`` is the measured best."""
+
 MaskName = Literal["auto", "parsing", "template"]
 """Paste-back masks; ``auto`` uses face parsing when its weights are present."""
 

@@ -52,9 +52,15 @@ class RunSummary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def line(self) -> str:
-        """The one-line summary printed at the end of a run."""
+        """The one-line summary printed at the end of a run; faces left untouched are counted
+        by reason (``too small``, rejected by the verifier), so a run that restores few faces
+        says why."""
+        untouched = [f"{n} {why}" for why, n in self.report.get("skipped", {}).items()
+                     if why != "rejected"]
+        untouched += [f"{n} rejected ({why})" for why, n in self.report.get("rejected", {}).items()]
+        left = f"; left untouched: {', '.join(untouched)}" if untouched else ""
         return (f"{self.frames} frames, {self.faces} faces restored in {self.seconds:.1f} s "
-                f"({self.fps:.2f} fps)")
+                f"({self.fps:.2f} fps){left}")
 
 
 class Notes:

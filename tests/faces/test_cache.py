@@ -14,7 +14,7 @@ from vidrestore.faces.cache import FaceCache, fingerprint
 from vidrestore.faces.config import FaceConfig, IdentityConfig, SmoothConfig
 from vidrestore.pipeline.face_stage import FaceStage
 
-CONFIG = FaceConfig(min_face=0, face_size=64, smooth=SmoothConfig(sigma=1.0),
+CONFIG = FaceConfig(min_face=0, detect_scale=1.0, face_size=64, smooth=SmoothConfig(sigma=1.0),
                     identity=IdentityConfig(backend="off"))
 
 

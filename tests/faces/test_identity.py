@@ -147,7 +147,7 @@ def test_identity_cache_weighted_online_mean_and_schedule():
 
 
 def _config(**kw) -> FaceConfig:
-    return FaceConfig(min_face=0, face_size=64, smooth=SmoothConfig(method="off"), **kw)
+    return FaceConfig(min_face=0, detect_scale=1.0, face_size=64, smooth=SmoothConfig(method="off"), **kw)
 
 
 def test_stage_sets_one_unit_vector_per_track_updated_online(kit, detector, onnx_store):

@@ -20,7 +20,7 @@ def test_report_of_a_run_with_two_faces_and_a_gap(kit, detector, empty_store):
     frames = kit.two_face_clip(12)
     frames[6] = frames[6].copy()
     frames[6][90:150, :] = frames[0][90:150, 250:].mean()  # the small face vanishes for a frame
-    config = FaceConfig(min_face=30, face_size=64, smooth=SmoothConfig(method="off"),
+    config = FaceConfig(min_face=30, detect_scale=1.0, face_size=64, smooth=SmoothConfig(method="off"),
                         identity=IdentityConfig(backend="off"))
     stage = FaceStage(config, empty_store, detector=detector)
     out = kit.run_stage(stage, frames)

@@ -129,7 +129,7 @@ def test_smoothing_reduces_aligned_crop_jitter_on_a_noisy_real_face(detector, em
     Gaussian smoothing cuts the aligned crop's jitter by more than half and ends closer to
     the clean landmarks than the noisy ones; One-Euro also reduces it."""
     frames = lambda: subpixel_face_frames(40, 192, 144, face_size=72, period=120)  # noqa: E731
-    config = FaceConfig(min_face=0, face_size=128, identity=IdentityConfig(backend="off"))
+    config = FaceConfig(min_face=0, detect_scale=1.0, face_size=128, identity=IdentityConfig(backend="off"))
     stats = {s.method: s for s in measure_jitter(
         frames, config, empty_store, detector=ReplayDetector(detector, landmark_noise=1.5),
         clean_detector=detector)}
@@ -141,7 +141,7 @@ def test_smoothing_reduces_aligned_crop_jitter_on_a_noisy_real_face(detector, em
 
 
 def test_stage_holds_back_exactly_the_smoothing_delay(kit, detector, empty_store):
-    config = FaceConfig(min_face=0, batch=1, smooth=SmoothConfig(sigma=2.0),
+    config = FaceConfig(min_face=0, detect_scale=1.0, batch=1, smooth=SmoothConfig(sigma=2.0),
                         identity=IdentityConfig(backend="off"))
     stage = FaceStage(config, empty_store, detector=detector)
     jobs = kit.make_jobs(kit.astronaut_clip(12))

@@ -145,6 +145,7 @@ def test_demo_video_cuts_are_found(kit):
 def _stage(detector, store, **kw):
     kw.setdefault("smooth", NO_SMOOTH)
     kw.setdefault("identity", FaceConfig().identity.__class__(backend="off"))
+    kw.setdefault("detect_scale", 1.0)  # the clips are small: auto would upscale them
     return FaceStage(FaceConfig(min_face=0, **kw), store, detector=detector)
 
 

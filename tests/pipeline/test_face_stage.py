@@ -11,7 +11,7 @@ from vidrestore.pipeline.contracts import check_stage
 from vidrestore.pipeline.face_stage import FaceStage
 from vidrestore.pipeline.paste_stage import PasteStage
 
-CONFIG = FaceConfig(min_face=0, face_size=128, batch=4, detect_every=2,
+CONFIG = FaceConfig(min_face=0, detect_scale=1.0, face_size=128, batch=4, detect_every=2,
                     smooth=SmoothConfig(sigma=1.5), identity=IdentityConfig(backend="off"))
 
 
@@ -53,7 +53,7 @@ def test_crops_are_aligned_to_the_ffhq_template(kit, detector, empty_store):
 
 
 def test_small_faces_are_tracked_but_skipped(kit, detector, empty_store):
-    config = FaceConfig(min_face=30, face_size=64, identity=IdentityConfig(backend="off"))
+    config = FaceConfig(min_face=30, detect_scale=1.0, face_size=64, identity=IdentityConfig(backend="off"))
     out = kit.run_stage(FaceStage(config, empty_store, detector=detector), kit.two_face_clip(4))
     for job in out:
         big, small = sorted(job.faces, key=lambda f: -f.size)

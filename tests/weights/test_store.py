@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import io
-import threading
 import zipfile
 from pathlib import Path
 
@@ -16,25 +13,6 @@ from vidrestore.errors import ChecksumError, MissingWeightsError, UsageError
 from vidrestore.weights import KNOWN_WEIGHTS, KnownWeights, WeightStore
 
 PAYLOAD = b"not really a network, but bytes with a known hash" * 1000
-
-
-@pytest.fixture()
-def server(tmp_path):
-    """Serves ``tmp_path/srv`` over HTTP on a free loopback port; yields the base URL."""
-    root = tmp_path / "srv"
-    root.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
 
 
 def entry(name: str, url: str, data: bytes | None, **kw) -> KnownWeights:

@@ -21,6 +21,7 @@ from vidrestore.names import (
     PrecisionName,
     SmoothName,
     TemporalName,
+    VerifierName,
     choices,
 )
 from vidrestore.settings import RestoreConfig
@@ -70,9 +71,12 @@ def add_restore_options(parser: argparse.ArgumentParser) -> None:
                        help="default auto: RetinaFace if its weights are present, else MTCNN")
     faces.add_argument("--detect-every", type=int, metavar="K",
                        help="detect every K frames and track in between (default 1)")
-    faces.add_argument("--detect-scale", type=float, metavar="F",
-                       help="resize frames by F before detection (2 finds faces under ~20 px "
-                            "in small videos; default 1)")
+    faces.add_argument("--detect-scale", type=_detect_scale, metavar="F|auto",
+                       help="resize frames by F before detection (default auto: videos whose "
+                            "shorter side is under 480 px are upscaled to 480, others run as they are)")
+    faces.add_argument("--verify", choices=choices(VerifierName),
+                       help="second opinion on each detected face before it is restored "
+                            "(default auto: dlib's CNN on the face's region; off: none)")
     faces.add_argument("--min-face", type=float, metavar="PX",
                        help="leave faces smaller than this untouched (default 20)")
     faces.add_argument("--smoothing", choices=choices(SmoothName),
@@ -141,7 +145,18 @@ def config_from_args(args: argparse.Namespace) -> RestoreConfig:
     put(data["faces"]["smooth"], "method", getattr(args, "smoothing", None))
     put(data["temporal"], "mode", getattr(args, "temporal", None))
     put(data["temporal"], "window", getattr(args, "temporal_window", None))
+    put(data["faces"]["verify"], "method", getattr(args, "verify", None))
     return from_mapping(RestoreConfig, data)
+
+
+def _detect_scale(text: str) -> float | str:
+    """``--detect-scale``'s value: ``auto`` or a number."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or a number, got {text!r}") from None
 
 
 def parse_reference(text: str) -> dict[str, str]:

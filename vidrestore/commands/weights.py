@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from vidrestore.errors import ChecksumError
-from vidrestore.weights import WeightStore
+from vidrestore.errors import ChecksumError, UsageError
+from vidrestore.weights import DEFAULT_RUN, WeightStore
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     listing = sub.add_parser("list", help="every known checkpoint and whether it is here")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     fetch = sub.add_parser("fetch", help="download checkpoints into the cache (sha256-checked)")
-    fetch.add_argument("names", nargs="+", metavar="NAME")
+    fetch.add_argument("names", nargs="*", metavar="NAME")
+    fetch.add_argument("--all", action="store_true",
+                       help=f"every file a default run can use ({', '.join(DEFAULT_RUN)})")
     fetch.add_argument("--force", action="store_true", help="download again even if present")
     verify = sub.add_parser("verify", help="check present files against their sha256")
     verify.add_argument("names", nargs="*", metavar="NAME")
@@ -34,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         return _list(store, args.json)
     if args.action == "fetch":
-        for name in args.names:
+        if not args.names and not args.all:
+            raise UsageError("weights fetch: name the checkpoints to fetch, or give --all")
+        for name in dict.fromkeys([*args.names, *(DEFAULT_RUN if args.all else ())]):
             path = store.fetch(name, force=args.force)
             print(f"{name}: {path}")
         return 0

@@ -32,10 +32,12 @@ from vidrestore.io.fingerprint import FileStamp, content_digest
 
 from .face import Face
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """2: only runs that saw the whole video publish an entry (version 1 entries could come from
 a ``--max-frames`` run and hold only the first frames, so they are not trusted). 3: the
-video's digest is ``io.fingerprint.content_digest`` (the batch ledger's)."""
+video's digest is ``io.fingerprint.content_digest`` (the batch ledger's). 4: the detection
+scale is ``auto`` by default (small videos upscaled, so other faces are found): entries of
+version 3 were made at scale 1 under the same settings."""
 
 RECORD = np.dtype(
     [

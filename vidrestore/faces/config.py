@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 from vidrestore.errors import ConfigError
-from vidrestore.names import DetectorName, IdentityBackendName, SmoothName
+from vidrestore.names import DetectorName, IdentityBackendName, SmoothName, VerifierName
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,29 @@ class IdentityConfig:
 
 
 @dataclass(frozen=True)
+class VerifyConfig:
+    """The second opinion on detected faces (``faces.verify``), applied per track.
+
+    Attributes:
+        method: ``auto`` (the measured best: dlib's CNN on the candidate's region),
+            ``dlib-cnn``, ``landmarks``, ``geometry``, or ``off`` (every detection is a face).
+        every: a track not yet confirmed is checked again at most once per this many
+            frames (a detection that fails once may pass when the face turns or nears)...
+        grow: ...or sooner when its face has grown by this factor since the last check.
+    """
+
+    method: VerifierName = "auto"
+    every: int = 6
+    grow: float = 1.3
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ConfigError("verify.every must be >= 1")
+        if self.grow < 1.0:
+            raise ConfigError("verify.grow must be >= 1")
+
+
+@dataclass(frozen=True)
 class FaceConfig:
     """Settings of the face stage.
 
@@ -138,9 +162,10 @@ class FaceConfig:
         detect_every: run the detector on every K-th frame; faces on the frames between are
             carried by tracking (optical flow), so every frame still gets its faces.
         batch: frames per detector call.
-        detect_scale: frames are resized by this factor before detection (2 helps on small
-            videos whose faces are under the detector's smallest size); boxes and
-            landmarks are mapped back.
+        detect_scale: frames are resized by this factor before detection, boxes and
+            landmarks mapped back; ``auto`` (default) upscales videos whose shorter side is
+            under 480 px to 480 (``faces.detect.batching.auto_scale``: SD footage's small
+            faces are under the detectors' smallest size) and leaves bigger ones as they are.
         min_face: faces smaller than this (geometric mean of box sides, pixels) are tracked
             but left untouched (``face.skip = "too small"``).
         score_threshold: detections scoring lower are dropped.
@@ -148,26 +173,37 @@ class FaceConfig:
         track: see ``TrackConfig``.
         smooth: see ``SmoothConfig``.
         identity: see ``IdentityConfig``.
+        verify: see ``VerifyConfig``.
     """
 
     detector: DetectorName = "auto"
     detect_every: int = 1
     batch: int = 8
-    detect_scale: float = 1.0
+    detect_scale: float | Literal["auto"] = "auto"
     min_face: float = 20.0
     score_threshold: float = 0.9
     face_size: int = 512
     track: TrackConfig = field(default_factory=TrackConfig)
     smooth: SmoothConfig = field(default_factory=SmoothConfig)
     identity: IdentityConfig = field(default_factory=IdentityConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+
+    def scale_for(self, height: int, width: int) -> float:
+        """The detection scale of a ``height``×``width`` video (``detect_scale`` resolved)."""
+        if self.detect_scale == "auto":
+            from .detect.batching import auto_scale
+
+            return auto_scale(height, width)
+        return float(self.detect_scale)
 
     def __post_init__(self) -> None:
         if self.detect_every < 1:
             raise ConfigError("detect_every must be >= 1")
         if self.batch < 1:
             raise ConfigError("batch must be >= 1")
-        if not 0.1 <= self.detect_scale <= 8:
-            raise ConfigError("detect_scale must be in [0.1, 8]")
+        if self.detect_scale != "auto" and not (
+                isinstance(self.detect_scale, (int, float)) and 0.1 <= self.detect_scale <= 8):
+            raise ConfigError("detect_scale must be auto or a number in [0.1, 8]")
         if self.min_face < 0:
             raise ConfigError("min_face must be >= 0")
         if not 0.0 <= self.score_threshold <= 1.0:

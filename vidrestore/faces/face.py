@@ -23,7 +23,9 @@ class Face:
         crop: aligned face, S×S×3 float32 RGB in [0, 1] (S = 512), once aligned.
         restored: the restorer's output for ``crop``, same layout, once restored.
         identity: (512,) float32 unit ArcFace vector of the face's track, when known.
-        skip: why this face is left untouched (e.g. "too small"), or None.
+        skip: why this face is left untouched (e.g. "too small", "rejected"), or None.
+        rejected: why the verifier judged this detection not to be a face (``faces.verify``;
+            then ``skip`` is ``"rejected"``), or None.
     """
 
     box: np.ndarray
@@ -35,6 +37,7 @@ class Face:
     restored: np.ndarray | None = None
     identity: np.ndarray | None = None
     skip: str | None = None
+    rejected: str | None = None
 
     @property
     def size(self) -> float:

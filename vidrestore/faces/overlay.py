@@ -14,6 +14,10 @@ LANDMARK_COLOURS = ((255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 0, 255), (0, 25
 """RGB per landmark: left eye red, right eye blue, nose green, mouth corners magenta / cyan."""
 
 
+REJECTED_COLOUR = (150, 150, 150)
+"""RGB of detections the verifier rejected (left untouched)."""
+
+
 def track_colour(track_id: int) -> tuple[int, int, int]:
     """A bright RGB colour (0–255) per track id, stable across frames; grey when untracked."""
     if track_id < 0:
@@ -28,7 +32,8 @@ def draw_overlay(image: np.ndarray, faces: Sequence[Face]) -> None:
 
     Args:
         image: H×W×3 uint8 or uint16 RGB frame (colours are scaled to the dtype).
-        faces: faces of this frame; skipped faces are drawn with a thin box.
+        faces: faces of this frame; skipped faces are drawn with a thin box, and faces the
+            verifier rejected in grey, labelled ``rejected``.
     """
     if image.dtype == np.uint8:
         unit = 1
@@ -45,13 +50,15 @@ def draw_overlay(image: np.ndarray, faces: Sequence[Face]) -> None:
     thick = max(1, round(min(h, w) / 360))
     font = 0.4 * thick
     for face in faces:
-        colour = tuple(c * unit for c in track_colour(face.track_id))
+        colour = tuple(c * unit for c in (REJECTED_COLOUR if face.rejected else track_colour(face.track_id)))
         x1, y1, x2, y2 = (int(round(float(v))) for v in face.box)
         cv2.rectangle(image, (x1, y1), (x2, y2), colour, 1 if face.skip else thick, cv2.LINE_8)
         for (x, y), c in zip(np.asarray(face.landmarks, dtype=np.float64), LANDMARK_COLOURS):
             cv2.circle(image, (int(round(x)), int(round(y))), thick + 1,
                        tuple(v * unit for v in c), -1, cv2.LINE_AA)
         label = f"#{face.track_id} {face.score:.2f}" if face.track_id >= 0 else f"{face.score:.2f}"
+        if face.rejected:
+            label = f"#{face.track_id} rejected"
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font, thick)
         ty = y1 - base - 2 if y1 - th - base - 2 >= 0 else y2 + th + 2
         _put_text(image, label, (x1, ty), font, thick, colour)

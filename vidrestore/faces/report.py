@@ -1,5 +1,9 @@
 """The face report (``--report FILE``): what the face stage found, as JSON.
 
+Faces left untouched are counted by reason: ``skipped`` (``too small``...) and ``rejected``
+(the verifier's reasons, ``faces.verify``); each track says how many of its frames were
+rejected and why.
+
 Memory stays small on long videos: per-frame face counts are one small integer each (an
 ``array``), and each track's statistics are running sums.
 """
@@ -27,6 +31,8 @@ class TrackStats:
     box_sum: np.ndarray = field(default_factory=lambda: np.zeros(4))
     score_sum: float = 0.0
     skipped: int = 0
+    rejected: int = 0
+    reason: str | None = None
 
     def to_dict(self, track_id: int, identity: str | None, embeddings: int,
                 reference: tuple[str | None, float | None] = (None, None)) -> dict[str, Any]:
@@ -38,6 +44,8 @@ class TrackStats:
             "frames": self.frames,
             "detected_frames": self.detected,
             "skipped_frames": self.skipped,
+            "rejected_frames": self.rejected,
+            "rejected_because": self.reason,
             "mean_box": [round(float(v), 2) for v in self.box_sum / n],
             "mean_score": round(self.score_sum / n, 4),
             "identity": identity,
@@ -57,6 +65,7 @@ class FaceReport:
         self.tracks: dict[int, TrackStats] = {}
         self.cuts: list[int] = []
         self.skipped: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
 
     def add_frame(self, index: int, faces: Iterable[Face], detected: bool = True, cut: bool = False) -> None:
         """Count a finished frame's faces into the report."""
@@ -79,7 +88,11 @@ class FaceReport:
             stats.detected += int(detected)
             stats.box_sum += np.asarray(face.box, np.float64)
             stats.score_sum += float(face.score)
-            if face.skip:
+            if face.rejected:
+                stats.rejected += 1
+                stats.reason = face.rejected
+                self.rejected[face.rejected] += 1
+            elif face.skip:
                 stats.skipped += 1
                 self.skipped[face.skip] += 1
 
@@ -104,6 +117,7 @@ class FaceReport:
             "first_frame": self.first_frame or 0,
             "faces": int(sum(self.counts)),
             "skipped": dict(self.skipped),
+            "rejected": dict(self.rejected),
             "scene_cuts": list(self.cuts),
             "tracks": [
                 stats.to_dict(tid, identity, embeddings.get(tid, 0), references.get(tid, (None, None)))

@@ -239,6 +239,7 @@ def build_stages(config: RestoreConfig, store: WeightStore, device: torch.device
     log(faces.summary)
     restore = restore_stage(config, restorer, device, log)
     masker = build_masker(config.paste.mask, store, device, config.paste)
+    log(f"paste: {masker.name} mask ({getattr(masker, 'reason', '') or 'requested'})")
     return Stages(faces, restore, PasteStage(masker, overlay=config.overlay, config=config.paste, face_ops=face_ops))
 
 

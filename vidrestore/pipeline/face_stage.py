@@ -1,9 +1,12 @@
 """The face stage: find, track, smooth, align and identify the faces of each frame.
 
-It composes the face layer's parts in order: detection in batches (``faces.detect``), scene
-cuts (``faces.scene_cut``), tracking (``faces.track``), the face cache (``faces.cache``),
-per-track identities (``faces.identity``), temporal smoothing (``faces.smooth``) and
-alignment (``faces.align``).
+It composes the face layer's parts in order: detection in batches (``faces.detect``, at the
+detection scale ``--detect-scale`` resolves to for the video's size), scene cuts
+(``faces.scene_cut``), tracking (``faces.track``), the face cache (``faces.cache``),
+verification per track (``faces.verify``: a track's faces are restored once a detection of
+it passes the second opinion; until then they are left untouched and counted as
+``rejected``), per-track identities (``faces.identity``), temporal smoothing
+(``faces.smooth``) and alignment (``faces.align``).
 
 ``FaceStage`` holds frames back twice, both bounded: up to ``batch`` detected frames wait so
 the detector runs on a batch, and every frame waits until the smoothing window's future half
@@ -21,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from vidrestore.config import to_mapping
-from vidrestore.errors import InputError, UsageError
+from vidrestore.errors import InputError, MissingWeightsError, UsageError
 from vidrestore.faces.align import estimate_affine, warp_face
 from vidrestore.faces.cache import FaceCache
 from vidrestore.faces.cache_session import CacheSession
@@ -39,6 +42,7 @@ from vidrestore.faces.report import FaceReport
 from vidrestore.faces.scene_cut import SceneCutDetector
 from vidrestore.faces.smooth import build_smoother
 from vidrestore.faces.track import FaceTracker
+from vidrestore.faces.verify import TrackVerdicts, build_verifier
 
 from .contracts import FrameJob
 
@@ -49,9 +53,10 @@ class FaceStage:
     """Detection, tracking, temporal smoothing, alignment and identity for each frame.
 
     After it, every face of a job has ``track_id``, smoothed ``landmarks`` and ``box``, and
-    unless ``skip`` is set (``"too small"``) an ``affine`` and a ``crop`` (face_size² float32
-    RGB in [0, 1]); ``identity`` is the track's 512-d ArcFace vector when an ArcFace encoder
-    is in use, or the vector of the reference photo the track matches (``references``).
+    unless ``skip`` is set (``"too small"``, or ``"rejected"`` with the verifier's reason in
+    ``rejected``) an ``affine`` and a ``crop`` (face_size² float32 RGB in [0, 1]);
+    ``identity`` is the track's 512-d ArcFace vector when an ArcFace encoder is in use, or the
+    vector of the reference photo the track matches (``references``).
 
     Args:
         config: the face settings.
@@ -72,15 +77,17 @@ class FaceStage:
             to ``cache_dir/.vidrestore-faces/``) and the input video it describes.
         log: receives one-line messages (choices made, cache use).
         detector: a ready detector to use instead of building ``config.detector``.
+        verifier: a ready ``faces.verify.FaceVerifier`` to use instead of building
+            ``config.verify.method`` (``False``: none).
         face_ops: device face ops (``faces.device.DeviceFaceOps``): a frame with faces to
             restore goes to the device once (``job.device``) and its crops are made there,
             as tensors; None: OpenCV crops on the host.
 
     Attributes:
         identities: the per-track identity vectors (``faces.identity.TrackIdentities``).
-        seconds: busy seconds of its parts, for ``bench``: ``detect`` (detector calls) and
-            ``align`` (smoothed landmarks → affine → warped crop); the rest of the stage's
-            time is tracking, scene cuts and identity.
+        seconds: busy seconds of its parts, for ``bench``: ``detect`` (detector calls),
+            ``verify`` (the verifier's calls) and ``align`` (smoothed landmarks → affine →
+            warped crop); the rest of the stage's time is tracking, scene cuts and identity.
     """
 
     name = "faces"
@@ -99,6 +106,7 @@ class FaceStage:
         source: str | Path | None = None,
         log: Log | None = None,
         detector=None,
+        verifier=None,
         face_ops=None,
     ) -> None:
         self.config = config
@@ -110,6 +118,12 @@ class FaceStage:
             detector = build_detector(config.detector, store, device)
         self.detector = detector
         self.detector_reason = getattr(detector, "reason", "")
+        if verifier is None:
+            verifier, self.verifier_reason = _verifier(config)
+        else:
+            verifier, self.verifier_reason = (verifier or None), "given"
+        self.verdicts = TrackVerdicts(verifier, config.verify.every, config.verify.grow, config.min_face)
+        self._scale: float | None = None
         references = dict(references or {})
         self.encoder, self.encoder_reason = identity_encoder(
             config, store, device, conditioning=identity_needed or bool(references), recognizer=recognizer)
@@ -132,7 +146,7 @@ class FaceStage:
         self.smoother = build_smoother(config.smooth)
         self.cuts = SceneCutDetector(config.track.scene_cut)
         self.report_data = FaceReport()
-        self.seconds: dict[str, float] = {"detect": 0.0, "align": 0.0}
+        self.seconds: dict[str, float] = {"detect": 0.0, "verify": 0.0, "align": 0.0}
         self._incoming: list[tuple[FrameJob, bool]] = []  # job, scheduled for detection?
         self._pending: deque[tuple[FrameJob, bool, bool]] = deque()
         self._frontier = -1
@@ -191,8 +205,15 @@ class FaceStage:
             ident = self.encoder_name + ("" if self.encoder.conditioning else " (tracking only)")
         source = "face cache" if self.cache_hit else f"{self.detector_name} ({self.detector_reason})" \
             if self.detector_reason else self.detector_name
-        return (f"faces: {source}, detect every {c.detect_every}, smoothing {smooth}, "
+        scale = "auto (by the video's size)" if c.detect_scale == "auto" else f"{c.detect_scale:g}"
+        return (f"faces: {source}, detect scale {scale}, detect every {c.detect_every}, "
+                f"verify {self.verifier_name} ({self.verifier_reason}), smoothing {smooth}, "
                 f"identity {ident}")
+
+    @property
+    def verifier_name(self) -> str:
+        v = self.verdicts.verifier
+        return "off" if v is None else str(getattr(v, "name", type(v).__name__))
 
     def cache_settings(self) -> dict[str, Any]:
         """The settings that change which faces and tracks a run finds (the cache key)."""
@@ -201,7 +222,7 @@ class FaceStage:
         return {
             "detector": self.detector_name,
             "detect_every": c.detect_every,
-            "detect_scale": c.detect_scale,
+            "detect_scale": _scale_key(c.detect_scale),
             "score_threshold": c.score_threshold,
             "track": to_mapping(c.track),
             "track_identity": self.encoder_name if uses_id else None,
@@ -214,6 +235,10 @@ class FaceStage:
         return self.report_data.to_dict(
             detector=self.detector_name,
             detector_reason=self.detector_reason,
+            detect_scale=self._scale,
+            verifier=self.verifier_name,
+            verifier_reason=self.verifier_reason,
+            verifier_checks=self.verdicts.checks,
             identity_backend=self.encoder_name,
             identity_reason=self.encoder_reason,
             references=list(self.references),
@@ -268,6 +293,11 @@ class FaceStage:
     # -- detection and tracking ----------------------------------------------------------
 
     def _admit(self, job: FrameJob) -> None:
+        if self._scale is None:
+            self._scale = self.config.scale_for(*job.frame.image.shape[:2])
+            if self.config.detect_scale == "auto" and self._scale != 1.0:
+                h, w = job.frame.image.shape[:2]
+                self._log(f"faces: detect scale auto: {w}x{h} frames are detected at {self._scale:g}x")
         k = self.config.detect_every
         detect = self._last_detect is None or job.index - self._last_detect >= k
         if detect and not self.cache_hit:
@@ -296,19 +326,26 @@ class FaceStage:
             if detect:
                 for tid, vector in self.identities.observe(job.index, job.faces, embeddings).items():
                     self.tracker.set_identity(tid, vector)
+            self._verify(job, detect)
             self._tracked(job, detect, cut)
 
     def _replay(self, job: FrameJob) -> None:
         job.faces, detected, cut = self._cache.replay(job.index)
         if detected:
             self.identities.observe(job.index, job.faces, self.identities.frame(job.frame.image))
+        self._verify(job, detected)
         self._tracked(job, detected, cut)
+
+    def _verify(self, job: FrameJob, detected: bool) -> None:
+        start = time.perf_counter()
+        self.verdicts.observe(job.index, job.frame.image, job.faces, detected)
+        self.seconds["verify"] += time.perf_counter() - start
 
     def _detect(self, images: list[np.ndarray]) -> list[list[Face]]:
         start = time.perf_counter()
         try:
             return detect_frames(self.detector, images, batch=self.config.batch,
-                                 scale=self.config.detect_scale,
+                                 scale=self._scale if self._scale is not None else 1.0,
                                  score_threshold=self.config.score_threshold)
         finally:
             self.seconds["detect"] += time.perf_counter() - start
@@ -345,6 +382,9 @@ class FaceStage:
             if face.size < self.config.min_face:
                 face.skip = "too small"
                 continue
+            if (reason := self.verdicts.verdict(face.track_id)) is not None:
+                face.skip, face.rejected = "rejected", reason
+                continue
             face.affine = estimate_affine(face.landmarks, size)
             if self.face_ops is None:
                 face.crop = warp_face(image, face.affine, size)
@@ -354,6 +394,30 @@ class FaceStage:
             job.device = self.face_ops.upload(image)
             for face, crop in zip(aligned, self.face_ops.align(job.device, [f.affine for f in aligned], size)):
                 face.crop = crop
+
+
+def _scale_key(scale) -> str | float:
+    """``detect_scale`` as the face cache's key holds it: ``auto`` with its rule (the factor
+    it resolves to follows from the video's size, itself part of the key)."""
+    if scale != "auto":
+        return float(scale)
+    from vidrestore.faces.detect.batching import AUTO_MAX_SCALE, AUTO_MIN_SIDE
+
+    return f"auto:{AUTO_MIN_SIDE}:{AUTO_MAX_SCALE:g}"
+
+
+def _verifier(config: FaceConfig):
+    """The run's verifier and why; ``auto`` without dlib runs without one, saying so."""
+    method = config.verify.method
+    try:
+        verifier = build_verifier(method)
+    except MissingWeightsError as exc:
+        if method != "auto":
+            raise
+        return None, f"auto: {exc}"
+    if verifier is None:
+        return None, "requested"
+    return verifier, "auto: the measured best" if method == "auto" else "requested"
 
 
 def identity_encoder(config: FaceConfig, store, device, *, conditioning: bool,

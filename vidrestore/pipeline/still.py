@@ -90,7 +90,7 @@ class StillRestorer:
         if self.aligned:
             return self._restore_aligned(image)
         image = image.copy()
-        faces = detect_frames(self.detector, [image], batch=1, scale=self.config.faces.detect_scale,
+        faces = detect_frames(self.detector, [image], batch=1, scale=self.config.faces.scale_for(*image.shape[:2]),
                               score_threshold=self.config.faces.score_threshold)[0]
         identities = self._identities()
         for i, face in enumerate(faces):

@@ -110,3 +110,7 @@ _TABLE = (
 )
 
 KNOWN_WEIGHTS: dict[str, KnownWeights] = {w.name: w for w in _TABLE}
+
+DEFAULT_RUN: tuple[str, ...] = ("codeformer", "retinaface-resnet50", "parsenet")
+"""The files a default run (``vidrestore IN -o OUT``) downloads when they are missing: the
+restorer, the face detector and the paste-back mask (``vidrestore weights fetch --all``)."""

@@ -1,16 +1,18 @@
 """Face detectors behind one protocol, and the builder that picks one.
 
-``auto`` prefers RetinaFace ResNet-50 (most accurate), then RetinaFace MobileNet, and falls
-back to MTCNN, whose weights install from PyPI, so detection always works offline. Every
-detector built here has a ``reason`` attribute saying why it was chosen, for the log line
-``detector: mtcnn (RetinaFace weights not found in ...)``.
+``auto`` uses RetinaFace (ResNet-50, the official CodeFormer helper's detector, or the
+MobileNet one) when its weights are present; where downloads are allowed it fetches the
+ResNet-50 weights on the first run (sha256-checked, once, into the weights cache); offline,
+or when that download fails, it falls back to MTCNN, whose weights install from PyPI, so
+detection always works. Every detector built here has a ``reason`` attribute saying why it
+was chosen, for the log line ``faces: mtcnn (offline: RetinaFace weights not found in ...)``.
 """
 
 from __future__ import annotations
 
 import torch
 
-from vidrestore.errors import UsageError
+from vidrestore.errors import UsageError, WeightsError
 from vidrestore.names import DetectorName, check_covers, choices
 from vidrestore.weights import WeightStore
 
@@ -37,9 +39,10 @@ def build_detector(
 
     Args:
         kind: ``auto``, ``retinaface`` (ResNet-50), ``retinaface-mobilenet`` or ``mtcnn``.
-        store: where RetinaFace weights are looked up. ``auto`` never downloads (it only uses
-            files already present, sha256-checked); an explicit RetinaFace kind goes through
-            ``store.require`` (download if the store allows it).
+        store: where RetinaFace weights are looked up. ``auto`` uses a present file
+            (sha256-checked), else downloads ResNet-50's if the store allows downloads, else
+            takes MTCNN; an explicit RetinaFace kind goes through ``store.require``
+            (download if the store allows it, MissingWeightsError if not).
         device: torch device.
         threshold: the detector's own score threshold (its default when None). The caller
             still applies its own score and size filters.
@@ -66,7 +69,15 @@ def build_detector(
             return RetinaFaceDetector(path, network, device=device, reason=f"auto: {path.name} found",
                                       **extra)
     where = ", ".join(str(f) for f in store.folders())
-    return MTCNNDetector(device=device, reason=f"RetinaFace weights not found in {where}", **extra)
+    if not store.allow_download:
+        return MTCNNDetector(device=device, reason=f"offline: RetinaFace weights not found in {where}",
+                             **extra)
+    name, network = _RETINA["retinaface"]
+    try:
+        path = store.require(name)  # the first run downloads it, later runs find it
+    except WeightsError as exc:
+        return MTCNNDetector(device=device, reason=f"RetinaFace unavailable: {exc}", **extra)
+    return RetinaFaceDetector(path, network, device=device, reason=f"auto: {path.name} fetched", **extra)
 
 
 __all__ = ["Detector", "MTCNNDetector", "RetinaFaceDetector", "build_detector"]

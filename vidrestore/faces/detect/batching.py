@@ -1,4 +1,11 @@
-"""Running a detector over many frames: in batches, at a detection scale, with a score floor."""
+"""Running a detector over many frames: in batches, at a detection scale, with a score floor.
+
+``auto_scale`` is what ``--detect-scale auto`` (the default) resolves to: frames whose shorter
+side is under ``AUTO_MIN_SIDE`` are upscaled so it reaches it. MTCNN searches faces down to
+20 px and RetinaFace's smallest anchors are 16 px, so an SD frame's 10-20 px faces (the
+concert video of iscc-samples, 176×144) are found only upscaled; bigger frames run as
+they are.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,21 @@ from vidrestore.faces.face import Face
 from vidrestore.imaging import to_uint8
 
 from .base import Detector
+
+AUTO_MIN_SIDE = 480
+"""Shorter side (pixels) below which ``auto_scale`` upscales a frame for detection."""
+AUTO_MAX_SCALE = 4.0
+"""Most ``auto_scale`` upscales (a 120 px thumbnail is not worth a 16× larger search)."""
+
+
+def auto_scale(height: int, width: int, min_side: int = AUTO_MIN_SIDE, max_scale: float = AUTO_MAX_SCALE) -> float:
+    """The detection scale for ``--detect-scale auto`` of an ``height``×``width`` video: 1 when
+    its shorter side is at least ``min_side``, else the factor bringing it there (at most
+    ``max_scale``), rounded to 1/100."""
+    short = min(int(height), int(width))
+    if short <= 0 or short >= min_side:
+        return 1.0
+    return round(min(min_side / short, max_scale), 2)
 
 
 def detect_frames(
