@@ -4,6 +4,10 @@
     out = engine.run(x, identity, w)           # B×3×S×S in [-1, 1], on the engine's device
     restorer = EngineRestorer(engine)          # the pipeline's Restorer (numpy in / out)
 
+Image-to-image networks (Real-ESRGAN) are a second kind beside CodeFormer's:
+``build_image_engine(net, ImageNetworkIO(...), ...)`` on the same backends, run over whole
+frames tile by tile by ``TiledUpscaler``.
+
 Engines know networks (``vidrestore.models``), devices and precisions, nothing of the
 pipeline: ``vidrestore.pipeline.build.build_restorer`` composes a ``RestoreConfig`` into a
 network with its weights and hands it to ``build_engine``. Installed as
@@ -12,6 +16,7 @@ network with its weights and hands it to ``build_engine``. Installed as
 
 from .base import BACKENDS, Engine, EngineInfo
 from .build import (
+    AUTO_ORDER,
     EngineUnavailableError,
     backend_unavailable,
     batch_profile,
@@ -20,10 +25,13 @@ from .build import (
     resolve_precision,
 )
 from .cache import EngineCache, EngineKey, model_hash
+from .image_network import IMAGE_BACKENDS, ImageEngineNetwork, ImageNetworkIO, build_image_engine
 from .network import EngineNetwork, NetworkIO, network_io
 from .restorer_adapter import EngineRestorer
+from .tiled import TiledUpscaler, tile_shape
 
 __all__ = [
+    "AUTO_ORDER",
     "BACKENDS",
     "Engine",
     "EngineCache",
@@ -32,12 +40,18 @@ __all__ = [
     "EngineNetwork",
     "EngineRestorer",
     "EngineUnavailableError",
+    "IMAGE_BACKENDS",
+    "ImageEngineNetwork",
+    "ImageNetworkIO",
     "NetworkIO",
+    "TiledUpscaler",
     "backend_unavailable",
     "batch_profile",
     "build_engine",
+    "build_image_engine",
     "choose_backend",
     "model_hash",
     "network_io",
     "resolve_precision",
+    "tile_shape",
 ]

@@ -6,6 +6,7 @@
     vidrestore bench INPUT [options]         per-stage speed of the pipeline
     vidrestore engines build|list|check      engine artifacts and their accuracy
     vidrestore batch INPUT... -o OUTDIR      many videos, resumable
+    vidrestore preview INPUT --at T -o P.png one frame restored at several fidelities
 
 Exit codes: 0 success, 1 internal error, 2 usage, 3 bad input, 4 missing or unfit weights,
 130 interrupted (Ctrl-C, SIGTERM).
@@ -28,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "bench": "bench",
     "engines": "engines",
     "batch": "batch",
+    "preview": "preview",
 }
 _HELP = {
     "probe": "describe a video as JSON",
@@ -35,6 +37,7 @@ _HELP = {
     "bench": "measure the pipeline's speed per stage",
     "engines": "build, list or check the restoration engines",
     "batch": "restore many videos, resumably",
+    "preview": "one frame restored at several fidelities, side by side, as a PNG",
 }
 
 

@@ -35,6 +35,13 @@ MaskName = Literal["auto", "parsing", "template"]
 """Paste-back masks; ``auto`` uses face parsing when its weights are present."""
 
 SmoothName = Literal["off", "gaussian", "one-euro"]
+
+DeinterlaceName = Literal["auto", "off", "bwdif", "yadif"]
+"""``--deinterlace``: ``auto`` deinterlaces what is interlaced (bwdif), ``off`` keeps fields
+woven, ``bwdif`` / ``yadif`` deinterlace every frame with that libavfilter filter."""
+
+UpsamplerName = Literal["realesrgan", "lanczos", "none"]
+"""``--bg-upsampler``: how the whole frame is enlarged by ``--upscale``."""
 IdentityBackendName = Literal["auto", "arcface-onnx", "arcface-torch", "dlib", "off"]
 
 

@@ -1,8 +1,16 @@
 """Streaming encode: frames in, a video out with the input's timing, tags and side streams.
 
 Every frame keeps its own pts (so variable frame rate survives), the stream keeps the input's
-time base, rotation matrix, colour tags and metadata, and audio / subtitles are carried over
-by ``SideStreams``. The container follows the output file's extension.
+time base, rotation matrix, colour tags, sample aspect ratio (in the bitstream and the
+container, so an anamorphic picture keeps its display aspect ratio), field order and
+metadata, and audio / subtitles are carried over by ``SideStreams``. The container follows
+the output file's extension.
+
+An interlaced output (``--deinterlace off`` on an interlaced source) is coded as interlaced
+where the codec can (x264: interlaced DCT and motion estimation; x264 and ProRes take the
+field order from each frame's flags, set by libavfilter's ``setfield``); other codecs keep
+the field order as a tag on the woven frames. A restored segment (``rebase``) starts at 0:
+every timestamp moves back by the first frame's, audio and subtitles by the same instant.
 """
 
 from __future__ import annotations
@@ -22,13 +30,17 @@ from .encoding import (
     choose_pix_fmt,
     encoder_options,
 )
+from .filters import FrameFilter, frame_filter
 from .frame import Frame
+from .interlace import FIELD_ORDER_CODES, display_order
 from .probe import VideoInfo, open_input, video_stream
 from .reader import stored, stored_box
 from .side_streams import SideStreams
 
 # Encoder → the codec name containers list in ``supported_codecs``.
 _CODEC_ID = {"libx264": "h264", "libx265": "hevc", "libvpx-vp9": "vp9", "prores_ks": "prores", "ffv1": "ffv1"}
+_FIELD_CODED = frozenset({"libx264", "prores_ks"})
+"""Encoders that code interlaced frames as fields, taking the order from each frame's flags."""
 _SKIPPED_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration"}
 
 
@@ -42,6 +54,8 @@ class VideoWriter:
         settings: codec and quality.
         source: the input file, whose audio / subtitles are carried over (None: video only).
         log: receives notes (streams re-encoded or left out).
+        rebase: the frames are a segment (``--start``): the output starts at time 0, its
+            side streams from the same instant of the source.
     """
 
     def __init__(
@@ -53,8 +67,13 @@ class VideoWriter:
         *,
         source: str | Path | None = None,
         log: Callable[[str], None] = lambda line: None,
+        rebase: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.rebase = rebase
+        self._origin: tuple[int, float] | None = None  # (pts, seconds) of the first frame, rebasing
+        self._fields: FrameFilter | None = None
+        self._field_flag = display_order(info.field_order)
         self.info = info
         self.colour = colour
         # What the output is written with: the input's model, in limited range where the
@@ -108,6 +127,16 @@ class VideoWriter:
         ctx.colorspace = info.colorspace
         ctx.color_primaries = info.color_primaries
         ctx.color_trc = info.color_trc
+        if info.sample_aspect_ratio and info.sample_aspect_ratio != 1:
+            ctx.sample_aspect_ratio = info.sample_aspect_ratio
+        if info.field_order in FIELD_ORDER_CODES and info.field_order != "unknown":
+            ctx.field_order = FIELD_ORDER_CODES[info.field_order]
+        if self._field_flag is not None:
+            if settings.codec == "libx264":
+                ctx.flags |= av.codec.context.Flags.interlaced_dct | av.codec.context.Flags.interlaced_me
+            elif settings.codec not in _FIELD_CODED:
+                log(f"{settings.codec} codes the interlaced frames as they are (fields woven); "
+                    f"the output is tagged {self._field_flag} (x264 and ProRes code fields)")
         if info.rotation:
             stream.set_display_rotation(info.rotation)
         self.stream = stream
@@ -139,21 +168,39 @@ class VideoWriter:
     def write(self, frame: Frame) -> None:
         """Encode one upright RGB frame at its own timestamp."""
         av_frame = self._compose(frame)
-        pts = frame.pts
+        pts, t = frame.pts, frame.time
+        if self.rebase and pts is not None:
+            if self._origin is None:
+                self._origin = (pts, t)
+                if self._side is not None:
+                    self._side.start_at(t)
+            pts, t = pts - self._origin[0], t - self._origin[1]
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1  # a damaged input repeated a timestamp
         av_frame.pts = self._last_pts = pts
         av_frame.time_base = self.info.time_base
-        if frame.time is not None:
-            self.end_time = frame.time + self._frame_duration
+        if self._field_flag is not None:
+            av_frame = self._flag_fields(av_frame)
+        if t is not None:
+            self.end_time = t + self._frame_duration
         try:
             for packet in self.stream.encode(av_frame):
                 self.container.mux(packet)
-            if self._side is not None and frame.time is not None:
-                self._side.pump(frame.time)
+            if self._side is not None and t is not None:
+                self._side.pump(t)
         except av.error.FFmpegError as exc:
             raise VidrestoreError(f"encoding failed at frame {frame.index}: {exc}") from None
         self.frames_written += 1
+
+    def _flag_fields(self, av_frame: av.VideoFrame) -> av.VideoFrame:
+        """The frame flagged interlaced in the output's field order (``setfield``)."""
+        if self._fields is None:
+            self._fields = frame_filter([("setfield", self._field_flag)], av_frame,
+                                        time_base=self.info.time_base)
+        out = self._fields.push(av_frame)
+        if len(out) != 1:
+            raise VidrestoreError(f"setfield gave {len(out)} frames for one")
+        return out[0]
 
     def _compose(self, frame: Frame) -> av.VideoFrame:
         """The frame to encode: the decoded one with only its touched regions re-converted."""
