@@ -98,7 +98,10 @@ class ImageEngineNetwork(nn.Module):
         self.net.requires_grad_(False)
         self.eval()
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, *inputs: Tensor) -> Tensor:
+        """``(x,)`` → image: positional inputs, as ``EngineNetwork`` takes them, so the exports'
+        dynamic-batch specifications fit both kinds."""
+        (x,) = inputs
         return self.net(x.to(self.dtype)).float()
 
 

@@ -64,9 +64,11 @@ class TiledUpscaler:
             ``tile`` (h, w) tiles and outputs ``scale`` times larger.
         scale: its enlargement.
         tile: ``(h, w)`` of its input tiles.
-        pad: the margin discarded at inner window edges (pixels of the input).
+        pad: the margin discarded at inner window edges (pixels of the input; rounded down
+            to a multiple of ``multiple``).
         multiple: frame sides are padded (reflected) up to a multiple of this first (2 for
-            the pixel-unshuffling ×2 network).
+            the pixel-unshuffling ×2 network), and windows start on multiples of it, so every
+            window folds the same 2×2 pixel blocks as a whole-frame pass would.
         batch: tiles per engine call.
     """
 
@@ -74,12 +76,14 @@ class TiledUpscaler:
                  batch: int = 1) -> None:
         self.engine = engine
         self.scale = scale
+        if tile[0] % multiple or tile[1] % multiple:
+            raise ValueError(f"tiles {tile} must be multiples of {multiple}")
         self.tile = tile
-        self.pad = pad
+        self.pad = pad - pad % multiple  # window starts stay on the network's pixel blocks
         self.multiple = multiple
         self.batch = max(1, batch)
         self.device = torch.device(engine.info.device)
-        self.name = f"{engine.info.label} ×{scale}, tiles {tile[0]}×{tile[1]} (pad {pad})"
+        self.name = f"{engine.info.label} ×{scale}, tiles {tile[0]}×{tile[1]} (pad {self.pad})"
 
     def upscale(self, image: np.ndarray) -> np.ndarray:
         """H×W×3 uint8 / uint16 RGB → (scale·H)×(scale·W)×3 of the same dtype."""
@@ -108,11 +112,12 @@ class TiledUpscaler:
         """N×h×w×3 tiles → N×(s·h)×(s·w)×3 of their dtype; a batch that runs out of memory is
         split in half and retried (down to one tile), and later calls keep the smaller size."""
         try:
-            x = torch.from_numpy(np.ascontiguousarray(tiles)).to(self.device).permute(0, 3, 1, 2)
-            x = x.float().mul_(1.0 / top)
-            y = self.engine.run(x, None, 0.0)
-            y = y.float().clamp_(0, 1).mul_(top).round_().permute(0, 2, 3, 1)
-            return y.to(torch.int32).cpu().numpy().astype(tiles.dtype)
+            with torch.inference_mode():
+                x = torch.from_numpy(np.ascontiguousarray(tiles)).to(self.device).permute(0, 3, 1, 2)
+                x = x.float().mul_(1.0 / top)
+                y = self.engine.run(x, None, 0.0)
+                y = y.float().clamp_(0, 1).mul_(top).round_().permute(0, 2, 3, 1)
+                return y.to(torch.int32).cpu().numpy().astype(tiles.dtype)
         except Exception as exc:
             if not is_out_of_memory(exc) or len(tiles) == 1:
                 raise

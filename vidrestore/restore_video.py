@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import InputError, UsageError
 from .io.atomic import atomic_output, check_output_path, write_json_atomic
+from .io.encoding import aspect_problem
 from .io.probe import VideoInfo
 from .io.reader import VideoReader
 from .io.trim import Trim
@@ -115,7 +116,7 @@ def restore_video(
     target = _check_request(target, overwrite, max_frames)
     trim = trim or Trim()
     reader = VideoReader(source, decode=config.decode, trim=trim)
-    _check_geometry(reader, config)
+    _check_geometry(reader, config, target)
     device = resolve_device(config.device)
     store = WeightStore(config.weights_dir, allow_download=config.download)
     notes = Notes(log)
@@ -231,8 +232,10 @@ def _read_reference(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _check_geometry(reader: VideoReader, config: RestoreConfig) -> None:
+def _check_geometry(reader: VideoReader, config: RestoreConfig, target: Path) -> None:
     """What cannot be done with these frames, refused before any work."""
+    if (problem := aspect_problem(target, config.encode.codec, reader.output.sample_aspect_ratio)) is not None:
+        raise UsageError(problem)
     if config.upscale.factor != 1 and reader.fields.keep_interlaced:
         raise UsageError("--upscale on an interlaced video kept interlaced (--deinterlace off) would "
                          "scale across its fields; deinterlace it (--deinterlace auto) or keep --upscale 1")

@@ -79,7 +79,7 @@ class SideStreams:
             if route is not None:
                 self._routes[stream.index] = route
         self._packets: Iterator[av.Packet] | None = None
-        self._held: av.Packet | None = None
+        self._held: tuple[av.Packet, float] | None = None  # the next packet and its time
         self._start = 0.0
         if self._routes:
             self._packets = self._demux()
@@ -112,24 +112,27 @@ class SideStreams:
         if self._packets is None:
             return
         while True:
-            try:
-                packet = self._held or next(self._packets, None)
-            except av.error.FFmpegError as exc:  # a damaged tail: end the side streams here
-                self._log(f"audio / subtitles end early: the input is damaged ({exc})")
-                packet = None
-            self._held = None
-            if packet is None:
-                self._finish()
-                self._packets = None
-                return
-            if packet.dts is None and packet.pts is None:
-                continue  # FFmpeg's flush packets
-            t = float((packet.pts if packet.pts is not None else packet.dts) * packet.time_base) - self._start
-            if self._start and not self._shift(packet, t):
-                continue
-            t = max(t, 0.0)
+            held, self._held = self._held, None
+            if held is not None:
+                packet, t = held
+            else:
+                try:
+                    packet = next(self._packets, None)
+                except av.error.FFmpegError as exc:  # a damaged tail: end the side streams here
+                    self._log(f"audio / subtitles end early: the input is damaged ({exc})")
+                    packet = None
+                if packet is None:
+                    self._finish()
+                    self._packets = None
+                    return
+                if packet.dts is None and packet.pts is None:
+                    continue  # FFmpeg's flush packets
+                t = float((packet.pts if packet.pts is not None else packet.dts) * packet.time_base) - self._start
+                if self._start and not self._shift(packet, t):
+                    continue
+                t = max(t, 0.0)
             if until is not None and t > until:
-                self._held = packet
+                self._held = (packet, t)
                 return
             self._route(packet)
 

@@ -1,8 +1,9 @@
 """Streaming encode: frames in, a video out with the input's timing, tags and side streams.
 
 Every frame keeps its own pts (so variable frame rate survives), the stream keeps the input's
-time base, rotation matrix, colour tags, sample aspect ratio (in the bitstream and the
-container, so an anamorphic picture keeps its display aspect ratio), field order and
+time base, rotation matrix, colour tags, sample aspect ratio (so an anamorphic picture keeps
+its display aspect ratio: in the container for MP4 / MOV, in the bitstream for H.264 / H.265
+and FFV1 — ``encoding.aspect_problem`` refuses the pairs that would lose it), field order and
 metadata, and audio / subtitles are carried over by ``SideStreams``. The container follows
 the output file's extension.
 
@@ -27,6 +28,7 @@ from .colour import ColourModel, patch_regions
 from .encoding import (
     LIMITED_RANGE_ONLY,
     EncodeSettings,
+    aspect_problem,
     choose_pix_fmt,
     encoder_options,
 )
@@ -72,8 +74,11 @@ class VideoWriter:
         self.path = Path(path)
         self.rebase = rebase
         self._origin: tuple[int, float] | None = None  # (pts, seconds) of the first frame, rebasing
-        self._fields: FrameFilter | None = None
+        self._flags: FrameFilter | None = None
         self._field_flag = display_order(info.field_order)
+        sar = info.sample_aspect_ratio
+        self._frame_chain = ([("setsar", f"{sar.numerator}/{sar.denominator}")] if sar and sar != 1 else []) + (
+            [("setfield", self._field_flag)] if self._field_flag else [])
         self.info = info
         self.colour = colour
         # What the output is written with: the input's model, in limited range where the
@@ -108,6 +113,8 @@ class VideoWriter:
         if _CODEC_ID[settings.codec] not in container.supported_codecs:
             raise UsageError(f"the {fmt} container cannot hold {settings.codec}; "
                              "use .mkv (any codec) or .mov (ProRes)")
+        if (problem := aspect_problem(self.path, settings.codec, info.sample_aspect_ratio)) is not None:
+            raise UsageError(problem)
         rate = info.rate or (1 / info.time_base)
         stream = container.add_stream(settings.codec, rate=rate, options=encoder_options(settings))
         stream.width, stream.height = info.width, info.height
@@ -179,8 +186,8 @@ class VideoWriter:
             pts = self._last_pts + 1  # a damaged input repeated a timestamp
         av_frame.pts = self._last_pts = pts
         av_frame.time_base = self.info.time_base
-        if self._field_flag is not None:
-            av_frame = self._flag_fields(av_frame)
+        if self._frame_chain:
+            av_frame = self._flag(av_frame)
         if t is not None:
             self.end_time = t + self._frame_duration
         try:
@@ -192,14 +199,15 @@ class VideoWriter:
             raise VidrestoreError(f"encoding failed at frame {frame.index}: {exc}") from None
         self.frames_written += 1
 
-    def _flag_fields(self, av_frame: av.VideoFrame) -> av.VideoFrame:
-        """The frame flagged interlaced in the output's field order (``setfield``)."""
-        if self._fields is None:
-            self._fields = frame_filter([("setfield", self._field_flag)], av_frame,
-                                        time_base=self.info.time_base)
-        out = self._fields.push(av_frame)
+    def _flag(self, av_frame: av.VideoFrame) -> av.VideoFrame:
+        """The frame with its pixel shape (``setsar``: FFV1 records it per slice) and field
+        order (``setfield``: interlaced outputs) set, as the encoders read them."""
+        if self._flags is None:
+            self._flags = frame_filter(self._frame_chain, av_frame, time_base=self.info.time_base,
+                                       sample_aspect_ratio=self.info.sample_aspect_ratio)
+        out = self._flags.push(av_frame)
         if len(out) != 1:
-            raise VidrestoreError(f"setfield gave {len(out)} frames for one")
+            raise VidrestoreError(f"{self._flags.describe()} gave {len(out)} frames for one")
         return out[0]
 
     def _compose(self, frame: Frame) -> av.VideoFrame:
