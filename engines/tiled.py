@@ -46,12 +46,19 @@ def spans(length: int, window: int, pad: int) -> list[tuple[int, int, int]]:
     return out
 
 
-def tile_shape(height: int, width: int, tile: int, multiple: int = 1) -> tuple[int, int]:
-    """The window size for a frame: ``tile`` square, or the frame's side where it is smaller,
-    each a multiple of ``multiple`` (the frame is padded up to one)."""
+def tile_shape(height: int, width: int, tile: int, multiple: int = 1, pad: int = 0) -> tuple[int, int]:
+    """The window size for a frame: at most ``tile`` a side, the fewest windows that cover the
+    frame with ``pad`` margins, each as small as covers it (so little is computed twice:
+    576 lines in three windows of 214 rather than 256), the frame's side where it is smaller;
+    multiples of ``multiple`` (the frame is padded up to one)."""
     def side(n: int) -> int:
         n = math.ceil(n / multiple) * multiple
-        return min(n, max(multiple, tile // multiple * multiple))
+        top = max(multiple, tile // multiple * multiple)
+        if n <= top:
+            return n
+        count = math.ceil((n - 2 * pad) / max(top - 2 * pad, 1))
+        size = math.ceil((n + 2 * pad * (count - 1)) / count)
+        return min(top, math.ceil(size / multiple) * multiple)
 
     return side(height), side(width)
 

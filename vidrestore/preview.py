@@ -145,7 +145,10 @@ def _restore(restorer, faces, fidelity: float) -> list[np.ndarray]:
 
 def _labels(fidelities, config: RestoreConfig, upscaler) -> list[str]:
     model = config.model
-    extra = f", x{upscaler.scale} {config.upscale.upsampler}" if upscaler is not None else ""
+    extra = ""
+    if upscaler is not None:  # what really enlarged it (lanczos when Real-ESRGAN was missing)
+        what = getattr(upscaler, "method", None) or getattr(getattr(upscaler, "engine", None), "info", None)
+        extra = f", x{upscaler.scale} {getattr(what, 'model', what)}"
     return ["original"] + [f"{model} w={w:g}{extra}" for w in fidelities]
 
 

@@ -50,10 +50,14 @@ def test_spans_tile_the_range_with_margins(length, window, pad):
         assert i == len(cuts) - 1 or start + window - keep_to >= pad
 
 
-def test_tile_shape_follows_small_frames():
-    assert tile_shape(144, 176, 256, 2) == (144, 176)
-    assert tile_shape(143, 175, 256, 2) == (144, 176)  # padded up to the pixel blocks
-    assert tile_shape(576, 720, 256, 2) == (256, 256)
+def test_tile_shape_follows_small_frames_and_wastes_little_on_large_ones():
+    assert tile_shape(144, 176, 256, 2, 16) == (144, 176)
+    assert tile_shape(143, 175, 256, 2, 16) == (144, 176)  # padded up to the pixel blocks
+    h, w = tile_shape(576, 720, 256, 2, 16)
+    assert (h, w) == (214, 204) and h % 2 == w % 2 == 0
+    rows, cols = spans(576, h, 16), spans(720, w, 16)
+    assert (len(rows), len(cols)) == (3, 4)  # as few windows as 256² ones would need
+    assert len(rows) * h * len(cols) * w < 1.3 * 576 * 720  # (256² windows: 1.9× the frame)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])

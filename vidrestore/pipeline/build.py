@@ -165,7 +165,7 @@ def build_upscaler(config: RestoreConfig, store: WeightStore, device: torch.devi
             why = f"--engine {config.engine} does not run it; {why}"
         log(f"upscale: engine {backend}: {why}")
     height, width = frame_size
-    tile = tile_shape(height, width, up.tile, net.multiple)
+    tile = tile_shape(height, width, up.tile, net.multiple, up.tile_pad)
     io = ImageNetworkIO(spec.name, spec.config.scale, tile)
     batch = 4 if device.type == "cuda" else 1
     engine = build_image_engine(net.eval(), io, backend=backend, precision=precision, device=device,
