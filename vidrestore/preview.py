@@ -1,8 +1,9 @@
 """One frame restored at several fidelities, side by side with the original, as a PNG.
 
 ``render_preview`` is the picture to choose settings from before an hour-long run: it seeks
-to the frame at ``at`` (exactly as ``--start`` does: key frame, then decode forward, through
-the same deinterlacing and pixel handling), finds and aligns its faces with the face stage,
+to the first frame at or after ``at`` (exactly as ``--start`` does: key frame, then decode
+forward, through the same deinterlacing and pixel handling), finds and aligns its faces with
+the face stage,
 restores them once per fidelity with the same restorer, pastes each set into its own copy of
 the frame (enlarged first with ``--upscale``), and lays out:
 

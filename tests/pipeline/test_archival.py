@@ -22,7 +22,8 @@ from vidrestore.restore_video import restore_video
 from vidrestore.settings import RestoreConfig
 
 SAR = Fraction(32, 27)  # NTSC 16:9: a 384-wide picture stored 324 wide
-CONFIG = FaceConfig(min_face=0, face_size=256, smooth=SmoothConfig(method="off"), identity=IdentityConfig(backend="off"))
+CONFIG = FaceConfig(min_face=0, face_size=256, smooth=SmoothConfig(method="off"),
+                    identity=IdentityConfig(backend="off"))
 
 
 def grace_hopper_scene(width: int = 384, height: int = 300) -> np.ndarray:

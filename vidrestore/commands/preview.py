@@ -27,7 +27,7 @@ def fidelity_list(text: str) -> tuple[float, ...]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, help="the video")
     parser.add_argument("--at", required=True, metavar="T",
-                        help="the frame shown at this time: seconds or [hh:]mm:ss[.ms]")
+                        help="the first frame at or after this time: seconds or [hh:]mm:ss[.ms]")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the sheet to write (.png)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     parser.add_argument("--quiet", "-q", action="store_true", help="no notes")

@@ -90,6 +90,7 @@ class VideoReader:
         self.threads = threads
         self.damaged_packets = 0
         self._error: av.error.FFmpegError | None = None
+        self._decoded = 0
         self.scan = self._scan()
         self.fields = plan_fields(self.decode, self.scan)
         self._square = square_size(self.info) if self.decode.square_pixels else None
@@ -109,43 +110,44 @@ class VideoReader:
 
     def frames(self, *, limit: int | None = None) -> Iterator[Frame]:
         """Yield every frame of the segment in presentation order (or the first ``limit``)."""
-        chain = self.chain
         index = 0
-        decoded = 0
+        self._decoded = 0
         with open_input(self.path) as container:
             stream = video_stream(container, self.path)
             self._prepare(container, stream)
             self.damaged_packets, self._error = 0, None
-            flt = None
-            for av_frame in self._timestamped(container, stream):
-                decoded += 1
-                if chain and flt is None:
-                    flt = frame_filter(chain, av_frame, time_base=stream.time_base,
-                                       sample_aspect_ratio=self.info.sample_aspect_ratio)
-                for out in (flt.push(av_frame) if flt is not None else [av_frame]):
-                    kept = self._deliver(out, stream.time_base, index)
-                    if kept is _PAST:
-                        return
-                    if kept is not None:
-                        yield kept
-                        index += 1
-                        if limit is not None and index >= limit:
-                            return
-            for out in (flt.flush() if flt is not None else []):
-                kept = self._deliver(out, stream.time_base, index)
+            for av_frame in self._filtered(container, stream):
+                kept = self._deliver(av_frame, stream.time_base, index)
                 if kept is _PAST:
-                    return
+                    break
                 if kept is not None:
                     yield kept
                     index += 1
                     if limit is not None and index >= limit:
                         return
         if index == 0:
-            if decoded and self.trim.active:
+            if self._decoded and self.trim.active:
                 raise UsageError(f"no frames {self.trim.describe()} in {self.path.name}")
             if self._error is not None:
                 raise InputError(f"cannot decode {self.path}: {self._error}")
             raise InputError(f"no decodable video frames in {self.path}")
+
+    def _filtered(self, container, stream) -> Iterator[av.VideoFrame]:
+        """Decoded frames through the libavfilter chain (made at the first frame, so it fits
+        what the decoder gives), flushed at the end."""
+        chain = self.chain
+        flt = None
+        for av_frame in self._timestamped(container, stream):
+            self._decoded += 1
+            if not chain:
+                yield av_frame
+                continue
+            if flt is None:
+                flt = frame_filter(chain, av_frame, time_base=stream.time_base,
+                                   sample_aspect_ratio=self.info.sample_aspect_ratio)
+            yield from flt.push(av_frame)
+        if flt is not None:
+            yield from flt.flush()
 
     def _deliver(self, av_frame: av.VideoFrame, stream_time_base: Fraction, index: int):
         """The pipeline's ``Frame`` for a decoded (or filtered) frame, None if it lies before
