@@ -42,6 +42,10 @@ woven, ``bwdif`` / ``yadif`` deinterlace every frame with that libavfilter filte
 
 UpsamplerName = Literal["realesrgan", "lanczos", "none"]
 """``--bg-upsampler``: how the whole frame is enlarged by ``--upscale``."""
+
+FaceOpsName = Literal["auto", "opencv", "torch"]
+"""Where alignment and paste-back run: OpenCV on the host, or torch (``grid_sample``) on the
+restorer's device; ``auto`` takes torch on CUDA, OpenCV on the CPU."""
 IdentityBackendName = Literal["auto", "arcface-onnx", "arcface-torch", "dlib", "off"]
 
 

@@ -114,7 +114,7 @@ def render_preview(source: str | Path, target: str | Path, config: RestoreConfig
     panels = []
     for w in fidelities:
         image = background.copy()
-        restored = _restore(restorer, todo, w)
+        restored = _restore(restorer, todo, w, getattr(job, "device", None))
         placed = [dataclasses.replace(f, restored=r) for f, r in zip(todo, restored)]
         if upscaler is not None:
             from .pipeline.upscale_stage import scale_faces
@@ -136,12 +136,16 @@ def render_preview(source: str | Path, target: str | Path, config: RestoreConfig
                           notes.lines)
 
 
-def _restore(restorer, faces, fidelity: float) -> list[np.ndarray]:
+def _restore(restorer, faces, fidelity: float, frame=None) -> list[np.ndarray]:
+    """The restored crops of ``faces`` at ``fidelity``, on the host (crops the device face
+    ops made are tensors on the device: ``frame`` is their device frame)."""
+    from .faces.device import host_array, stack_crops
+
     if not faces:
         return []
-    crops = np.stack([f.crop for f in faces])
+    crops = stack_crops([f.crop for f in faces], [frame])
     ids = np.stack([f.identity for f in faces]) if restorer.uses_identity else None
-    return list(restorer.restore(crops, ids, fidelity))
+    return list(host_array(restorer.restore(crops, ids, fidelity)))
 
 
 def _labels(fidelities, config: RestoreConfig, upscaler) -> list[str]:

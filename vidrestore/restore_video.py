@@ -150,7 +150,7 @@ def restore_video(
     try:
         with atomic_output(target, overwrite=overwrite) as tmp:
             frames = _encode(tmp, reader, config, list(stages), clock, sink,
-                             max_frames=max_frames, log=notes)
+                             max_frames=max_frames, log=notes, gpu=device.type == "cuda")
     except BaseException:
         faces.close(success=False)  # whatever failed, and wherever: no face cache half-written
         raise
@@ -175,13 +175,13 @@ def restore_video(
 
 
 def _encode(tmp: Path, reader: VideoReader, config: RestoreConfig, stages, clock: StageClock,
-            on_frame: Callable, *, max_frames: int | None, log: Log) -> int:
+            on_frame: Callable, *, max_frames: int | None, log: Log, gpu: bool = False) -> int:
     """Stream the video through ``stages`` into ``tmp``; the writer is aborted on any failure."""
     info = reader.output
     factor = config.upscale.factor
     if factor != 1:
         info = dataclasses.replace(info, width=info.width * factor, height=info.height * factor)
-    writer = VideoWriter(tmp, info, reader.colour, config.encode, source=reader.path, log=log,
+    writer = VideoWriter(tmp, info, reader.colour, config.encode, source=reader.path, log=log, gpu=gpu,
                          rebase=bool(reader.trim.start))
 
     def sink(job) -> None:

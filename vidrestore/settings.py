@@ -18,7 +18,7 @@ from .faces.config import FaceConfig
 from .faces.paste.config import PasteConfig
 from .io.decoding import DecodeSettings
 from .io.encoding import EncodeSettings
-from .names import DeviceName, EngineName, ModelName, PrecisionName, UpsamplerName, choices
+from .names import DeviceName, EngineName, FaceOpsName, ModelName, PrecisionName, UpsamplerName, choices
 
 UPSCALES = (1, 2, 4)
 """The ``--upscale`` factors (those Real-ESRGAN has official networks for)."""
@@ -34,7 +34,7 @@ class UpscaleConfig:
         factor: 1 (off), 2 or 4.
         upsampler: the background's enlargement: ``realesrgan`` (Real-ESRGAN RRDBNet x2plus
             / x4plus, its official weights fetched like the others; offline without them,
-            ``lanczos`` with a note), ``lanczos`` (Lanczos-3 resampling), or ``none`` (a plain
+            ``lanczos`` with a note), ``lanczos`` (8×8 Lanczos resampling), or ``none`` (a plain
             bicubic resize, as the official CodeFormer without a background upsampler: only
             the faces get new detail).
         weights: a Real-ESRGAN checkpoint to use instead of the official file.
@@ -86,6 +86,9 @@ class RestoreConfig:
         reference: an image of the person, whose identity conditions ``id-codeformer``.
         face_cache: keep the face stage's results beside the output for re-runs.
         queue_size: jobs per queue between stages (memory vs. overlap).
+        face_ops: where alignment and paste-back run: ``opencv`` (on the host), ``torch``
+            (``grid_sample`` on the restorer's device: on CUDA a frame goes up once and only
+            the pasted regions come back) or ``auto`` (torch on CUDA, OpenCV on a CPU).
     """
 
     model: ModelName = "codeformer"
@@ -106,10 +109,11 @@ class RestoreConfig:
     reference: Path | None = None
     face_cache: bool = True
     queue_size: int = 4
+    face_ops: FaceOpsName = "auto"
 
     def __post_init__(self) -> None:
         for name, vocabulary in (("model", ModelName), ("engine", EngineName), ("device", DeviceName),
-                                 ("precision", PrecisionName)):
+                                 ("precision", PrecisionName), ("face_ops", FaceOpsName)):
             if getattr(self, name) not in choices(vocabulary):
                 raise ConfigError(f"unknown {name} {getattr(self, name)!r}; choose one of "
                                   f"{', '.join(choices(vocabulary))}")
@@ -134,9 +138,11 @@ class RestoreConfig:
 
         Speed and memory settings are left out: the queue size, and the batch size (a batch
         changes results only by floating-point rounding; a batch job must not redo finished
-        files because a later run gathers faces differently)."""
+        files because a later run gathers faces differently), and where the face ops run
+        (OpenCV and torch agree to a level of rounding: docs/benchmarks.md)."""
         data = to_mapping(self)
         data.pop("queue_size")
+        data.pop("face_ops")
         data.pop("batch_size")
         data.pop("face_cache")
         data.pop("download")

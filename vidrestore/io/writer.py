@@ -17,6 +17,7 @@ every timestamp moves back by the first frame's, audio and subtitles by the same
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -31,6 +32,9 @@ from .encoding import (
     aspect_problem,
     choose_pix_fmt,
     encoder_options,
+    encoder_threading,
+    resolve_codec,
+    resolve_preset,
 )
 from .filters import FrameFilter, frame_filter
 from .frame import Frame
@@ -40,7 +44,8 @@ from .reader import stored, stored_box
 from .side_streams import SideStreams
 
 # Encoder → the codec name containers list in ``supported_codecs``.
-_CODEC_ID = {"libx264": "h264", "libx265": "hevc", "libvpx-vp9": "vp9", "prores_ks": "prores", "ffv1": "ffv1"}
+_CODEC_ID = {"libx264": "h264", "libx265": "hevc", "libvpx-vp9": "vp9", "prores_ks": "prores", "ffv1": "ffv1",
+             "h264_nvenc": "h264", "hevc_nvenc": "hevc"}
 _FIELD_CODED = frozenset({"libx264", "prores_ks"})
 """Encoders that code interlaced frames as fields, taking the order from each frame's flags."""
 _SKIPPED_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration"}
@@ -55,7 +60,9 @@ class VideoWriter:
         colour: the colour model the frames were decoded with.
         settings: codec and quality.
         source: the input file, whose audio / subtitles are carried over (None: video only).
-        log: receives notes (streams re-encoded or left out).
+        log: receives notes (streams re-encoded or left out, the encoder's choices).
+        gpu: the frames come from a GPU run: ``--preset auto`` picks a preset fast enough for
+            the frame size (``encoding.resolve_preset``).
         rebase: the frames are a segment (``--start``): the output starts at time 0, its
             side streams from the same instant of the source.
     """
@@ -69,6 +76,7 @@ class VideoWriter:
         *,
         source: str | Path | None = None,
         log: Callable[[str], None] = lambda line: None,
+        gpu: bool = False,
         rebase: bool = False,
     ) -> None:
         self.path = Path(path)
@@ -79,6 +87,12 @@ class VideoWriter:
         sar = info.sample_aspect_ratio
         self._frame_chain = ([("setsar", f"{sar.numerator}/{sar.denominator}")] if sar and sar != 1 else []) + (
             [("setfield", self._field_flag)] if self._field_flag else [])
+        settings = resolve_codec(settings, log)
+        preset = resolve_preset(settings.codec, settings.preset, info.width, info.height, gpu=gpu)
+        if preset != settings.preset:
+            if gpu:
+                log(f"encoder: {settings.codec} preset {preset} (auto, for {info.width}×{info.height} on a GPU run)")
+            settings = dataclasses.replace(settings, preset=preset)
         self.info = info
         self.colour = colour
         # What the output is written with: the input's model, in limited range where the
@@ -122,9 +136,10 @@ class VideoWriter:
                                         settings.pix_fmt)
         stream.time_base = info.time_base
         stream.codec_context.time_base = info.time_base
-        if settings.threads:
-            stream.codec_context.thread_count = settings.threads
         ctx = stream.codec_context
+        thread_type, threads = encoder_threading(settings.codec, info.width, info.height, os.cpu_count() or 1)
+        ctx.thread_type = thread_type
+        ctx.thread_count = settings.threads or threads
         if self.out_colour.full_range:
             ctx.color_range = 2
         elif self.colour.full_range:

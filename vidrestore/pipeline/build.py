@@ -34,6 +34,7 @@ from vidrestore.engines import (
     tile_shape,
 )
 from vidrestore.errors import UsageError
+from vidrestore.faces.device import build_face_ops
 from vidrestore.faces.identity import conditioning_backend
 from vidrestore.faces.paste import build_masker
 from vidrestore.models.checkpoint import load_weights_file
@@ -112,7 +113,7 @@ def build_restorer(config: RestoreConfig, store: WeightStore, device: torch.devi
                           batch=batch_profile(backend, config.batch_for(device), batch_sizes),
                           cache=cache, log=log, owned=True)
     log(f"engine: {engine.info.describe()}")
-    return EngineRestorer(engine)
+    return EngineRestorer(engine, log=log)
 
 
 @dataclass
@@ -203,6 +204,8 @@ def build_stages(config: RestoreConfig, store: WeightStore, device: torch.device
     file (for the face cache); ``upscaler`` (``build_upscaler``) adds the upscale stage.
     """
     restorer = check_restorer(restorer)
+    face_ops, why = build_face_ops(config.face_ops, device, config.paste)
+    log(f"face ops: {'torch on ' + str(device) if face_ops is not None else 'OpenCV on the host'} ({why})")
     face_config = config.faces
     if restorer.face_size != face_config.face_size:
         face_config = dataclasses.replace(face_config, face_size=restorer.face_size)
@@ -215,9 +218,10 @@ def build_stages(config: RestoreConfig, store: WeightStore, device: torch.device
         log=log,
         pixel_aspect=pixel_aspect,
         frames_key=frames_key,
+        face_ops=face_ops,
     )
     log(faces.summary)
     restore = RestoreStage(restorer, fidelity=config.fidelity, batch_size=config.batch_for(device))
     masker = build_masker(config.paste.mask, store, device, config.paste)
-    return Stages(faces, restore, PasteStage(masker, overlay=config.overlay, config=config.paste),
+    return Stages(faces, restore, PasteStage(masker, overlay=config.overlay, config=config.paste, face_ops=face_ops),
                   UpscaleStage(upscaler) if upscaler is not None else None)

@@ -81,6 +81,9 @@ class FaceStage:
             pixels (module doc).
         frames_key: what the frames depend on beyond the source file (deinterlacing, pixel
             resampling): part of the face cache's key.
+        face_ops: device face ops (``faces.device.DeviceFaceOps``): a frame with faces to
+            restore goes to the device once (``job.device``) and its crops are made there,
+            as tensors; None: OpenCV crops on the host.
 
     Attributes:
         identities: the per-track identity vectors (``faces.identity.TrackIdentities``).
@@ -106,8 +109,10 @@ class FaceStage:
         detector=None,
         pixel_aspect: float = 1.0,
         frames_key: str = "",
+        face_ops=None,
     ) -> None:
         self.config = config
+        self.face_ops = face_ops
         self.pixel_aspect = float(pixel_aspect)
         self.frames_key = frames_key
         self._square = square_pixel_scale(self.pixel_aspect) if self.pixel_aspect != 1 else None
@@ -352,12 +357,18 @@ class FaceStage:
                 face.affine = estimate_affine(face.landmarks, size)
                 if to_view is not None:  # sample the stored frame through the view
                     face.affine = compose(face.affine, to_view)
-                face.crop = warp_face(image, face.affine, size)
+                if self.face_ops is None:
+                    face.crop = warp_face(image, face.affine, size)
                 face.identity = self.identities.conditioning(face, view, job.index)
             if to_view is not None:  # view pixels → frame pixels for those that follow
                 back = inverse(to_view)
                 face.landmarks = map_points(back, face.landmarks)
                 face.box = map_points(back, face.box.reshape(2, 2)).reshape(4)
+        aligned = [face for face in job.faces if face.affine is not None and face.skip is None]
+        if self.face_ops is not None and aligned:
+            job.device = self.face_ops.upload(image)
+            for face, crop in zip(aligned, self.face_ops.align(job.device, [f.affine for f in aligned], size)):
+                face.crop = crop
 
     def _view(self, image: np.ndarray) -> np.ndarray:
         """The square-pixel view of a frame (the frame itself for square pixels)."""

@@ -7,7 +7,8 @@ every face's frame → crop affine is composed with the enlargement, so the past
 the 512² restored face into the enlarged frame at its own geometry and its detail survives
 (the official CodeFormer pastes into its background upsampler's output the same way).
 Boxes and landmarks are scaled too (the overlay draws them). The frame's decoded planes are
-dropped: the writer converts the whole enlarged frame.
+dropped: the writer converts the whole enlarged frame; with the device face ops, the
+frame's device copy is dropped too and the enlarged frame is pasted on the host.
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ class UpscaleStage:
 
     def process(self, jobs: Sequence[FrameJob]) -> list[FrameJob]:
         for job in jobs:
+            if getattr(job, "device", None) is not None:  # the device face ops' copy is the small frame:
+                job.device.wait_here()  # (its restored faces are read on this stream)
+                job.device = None  # the enlarged frame is pasted on the host
             frame = job.frame
             frame.image = self.upscaler.upscale(frame.image)
             frame.source = None  # the planes are the small frame's: the writer converts it all
