@@ -162,7 +162,7 @@ def test_realesrgan_background_runs_tiled_through_an_engine(media, tmp_path):
     out = tmp_path / "x2.mkv"
     restore_video(src, out, passthrough(upscale={"factor": 2, "weights": str(weights), "tile": 40, "tile_pad": 8},
                                         engine="torch"), log=notes.append)
-    assert any("realesrgan-x2plus/torch-fp32@cpu ×2, tiles 40×40 (pad 8)" in n for n in notes), notes
+    assert any("realesrgan-x2plus/torch-fp32@cpu ×2, tiles 32×40 (pad 8)" in n for n in notes), notes  # 2×2 windows
     frames = list(VideoReader(out).frames())
     assert len(frames) == 2 and frames[0].image.shape == (96, 128, 3)
 
