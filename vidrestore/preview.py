@@ -80,7 +80,7 @@ def render_preview(source: str | Path, target: str | Path, config: RestoreConfig
             target that is not a .png / .jpg file; and what ``restore_video`` raises.
     """
     from .pipeline.build import build_restorer, build_stages, build_upscaler, resolve_device
-    from .restore_video import Notes, upright_pixel_aspect, upright_size
+    from .restore_video import Notes, _read_reference, upright_pixel_aspect, upright_size
 
     started = time.perf_counter()
     target = Path(target)
@@ -99,7 +99,8 @@ def render_preview(source: str | Path, target: str | Path, config: RestoreConfig
     if restorer is None:
         restorer = build_restorer(config, store, device, log=notes)
     upscaler = build_upscaler(config, store, device, frame_size=upright_size(reader.output), log=notes)
-    stages = build_stages(config, store, device, restorer, source=source, log=notes,
+    references = {r.name: _read_reference(r.name, r.path) for r in config.references}
+    stages = build_stages(config, store, device, restorer, source=source, references=references, log=notes,
                           pixel_aspect=upright_pixel_aspect(reader.output))
     from .pipeline.contracts import FrameJob
 

@@ -122,12 +122,12 @@ def restore_video(
     notes = Notes(log)
     for line in reader.notes:
         notes(line)
-    reference = _read_reference(config.reference) if config.reference else None
+    references = {r.name: _read_reference(r.name, r.path) for r in config.references}
     if restorer is None:
         restorer = build_restorer(config, store, device, log=notes)
     upscaler = build_upscaler(config, store, device, frame_size=upright_size(reader.output), log=notes)
     stages = build_stages(
-        config, store, device, restorer, source=source, reference_image=reference, log=notes,
+        config, store, device, restorer, source=source, references=references, log=notes,
         cache_dir=_face_cache_dir(target) if config.face_cache and not trim.active else None,
         pixel_aspect=upright_pixel_aspect(reader.output), frames_key=frames_key(reader), upscaler=upscaler)
     faces, restore = stages.faces, stages.restore
@@ -221,15 +221,13 @@ def _face_cache_dir(target: Path) -> Path:
     return target.parent
 
 
-def _read_reference(path: Path) -> np.ndarray:
-    import cv2
+def _read_reference(name: str, path: Path) -> np.ndarray:
+    from .io.image import read_image
 
-    if not Path(path).is_file():
-        raise InputError(f"reference image not found: {path}")
-    image = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_COLOR)  # imread logs to stderr
-    if image is None:
-        raise InputError(f"cannot read the reference image {path} (not an image OpenCV can decode)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    try:
+        return read_image(path)
+    except InputError as exc:
+        raise InputError(f"reference {name!r}: {exc}") from None
 
 
 def _check_geometry(reader: VideoReader, config: RestoreConfig, target: Path) -> None:
