@@ -6,15 +6,17 @@ and publishes the output atomically. The CLI, the batch runner and ``bench`` all
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ContextManager, Iterator
 
 import numpy as np
 
 from .errors import InputError, UsageError
 from .io.atomic import atomic_output, check_output_path, write_json_atomic
+from .io.fingerprint import FileStamp
 from .io.reader import VideoReader
 from .io.writer import VideoWriter
 from .memory import trim_heap
@@ -82,6 +84,7 @@ def restore_video(
     restorer=None,
     clock: StageClock | None = None,
     on_frame: Callable[[int, int | None], None] | None = None,
+    publish_guard: Callable[[], ContextManager] | None = None,
 ) -> RunSummary:
     """Restore every face of ``source`` and write the result to ``target``.
 
@@ -100,6 +103,12 @@ def restore_video(
         on_frame: called from the encoder's thread after each frame is written, with the
             frames written so far and the expected total (None when the container does not
             say); batch workers report their progress through it.
+        publish_guard: a context manager the output is renamed into place inside (a batch
+            worker holds its claim on the file there); if it raises, nothing is published.
+
+    The input must not change while it is read: a file still being written or copied (its
+    size or mtime differ at the end from the start) is refused with an ``InputError`` and
+    nothing is published, rather than a restoration of part of it.
 
     Raises:
         InputError, OutputError, UsageError, WeightsError: see ``vidrestore.errors``.
@@ -108,6 +117,7 @@ def restore_video(
 
     target = _check_request(target, overwrite, max_frames)
     reader = VideoReader(source)
+    stamp = _stamp(source)
     device = resolve_device(config.device)
     store = WeightStore(config.weights_dir, allow_download=config.download)
     notes = Notes(log)
@@ -134,7 +144,8 @@ def restore_video(
             on_frame(written, expected)
 
     try:
-        with atomic_output(target, overwrite=overwrite) as tmp:
+        guard = lambda: _publishing(source, stamp, publish_guard)  # noqa: E731
+        with atomic_output(target, overwrite=overwrite, guard=guard) as tmp:
             frames = _encode(tmp, reader, config, [faces, restore, paste], clock, sink,
                              max_frames=max_frames, log=notes)
     except BaseException:
@@ -179,6 +190,30 @@ def _encode(tmp: Path, reader: VideoReader, config: RestoreConfig, stages, clock
         writer.abort()
         raise
     return frames
+
+
+def _stamp(source: str | Path) -> FileStamp:
+    try:
+        return FileStamp.of(source)
+    except OSError as exc:
+        raise InputError(f"input is not readable: {source} ({exc.strerror or exc})") from None
+
+
+@contextlib.contextmanager
+def _publishing(source: str | Path, stamp: FileStamp,
+                guard: Callable[[], ContextManager] | None) -> Iterator[None]:
+    """Where the output is renamed into place: only if the input is the file that was read
+    (and inside the caller's ``guard``)."""
+    try:
+        now = FileStamp.of(source)
+    except OSError:
+        now = None
+    if now != stamp:
+        what = "removed" if now is None else ("truncated" if now.size < stamp.size else "changed")
+        raise InputError(f"the input {source} was {what} while it was being read (a file still "
+                         "being written or copied?); nothing was saved: run again once it is complete")
+    with guard() if guard is not None else contextlib.nullcontext():
+        yield
 
 
 def _check_request(target: str | Path, overwrite: bool, max_frames: int | None) -> Path:
