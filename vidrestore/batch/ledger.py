@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from vidrestore.errors import OutputError
+from vidrestore.errors import OutputError, VidrestoreError
 
 from .identity import ProcessIdentity, node_id, process_alive
 
@@ -35,6 +35,11 @@ LEASE_SECONDS = 300.0
 """A worker on another machine whose heartbeat is older than this is taken for dead."""
 
 STATUSES = ("pending", "running", "done", "failed")
+
+
+class ClaimLost(VidrestoreError):
+    """A worker's claim on a file was taken over (another run judged the worker dead): the
+    worker must not publish that file's output or record its outcome."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -266,6 +271,23 @@ class Ledger:
                     _event(db, row["id"], _run_of(db, row["id"]), worker, "failed", error, time.time())
             return rows
 
+    def holds(self, file_id: int, worker: int) -> bool:
+        """Whether ``worker`` still holds its claim on ``file_id`` (``running`` under it)."""
+        return _holds(self.db, file_id, worker)
+
+    @contextlib.contextmanager
+    def holding(self, file_id: int, worker: int) -> Iterator[None]:
+        """Run the block (publishing an output) while ``worker``'s claim on ``file_id`` is
+        sure to stay its own: inside one write transaction, which no takeover can interleave.
+
+        Raises:
+            ClaimLost: the claim is no longer ``worker``'s (the block does not run).
+        """
+        with self.transaction() as db:
+            if not _holds(db, file_id, worker):
+                raise ClaimLost(f"file {file_id} was taken over by another run; not publishing it")
+            yield
+
     def progress(self, file_id: int, worker: int, frames: int, total: int | None) -> None:
         """How far the claimed file is: ``frames`` written of an expected ``total``."""
         with self.transaction() as db:
@@ -303,6 +325,11 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
             db.execute(statement)
     if row is None or version < SCHEMA_VERSION:
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+
+
+def _holds(db: sqlite3.Connection, file_id: int, worker: int) -> bool:
+    row = db.execute("SELECT status, worker FROM files WHERE id = ?", (file_id,)).fetchone()
+    return row is not None and row["status"] == "running" and row["worker"] == worker
 
 
 def _run_of(db: sqlite3.Connection, file_id: int) -> str | None:
