@@ -12,7 +12,7 @@ from typing import Callable
 from vidrestore.errors import InputError, Interrupted, MissingWeightsError, UsageError
 
 from .identity import ProcessIdentity, settings_digest
-from .ledger import Ledger, row_dict
+from .ledger import LEDGER_NAME, Ledger, ledger_errors, row_dict
 from .local import cuda_devices, run_local
 from .plan import collect_inputs, plan_outputs, select_shard
 from .progress import BatchProgress
@@ -143,6 +143,13 @@ def run_batch(options: BatchOptions, *, log: Callable[[str], None] = lambda line
         items = select_shard(items, *options.shard)
     check_files(config)
     settings = settings_digest(config)
+    with ledger_errors(outdir / LEDGER_NAME):
+        return _run(options, items, settings, outdir, started, log)
+
+
+def _run(options: BatchOptions, items, settings: str, outdir: Path, started: float,
+         log: Callable[[str], None]) -> BatchResult:
+    config = options.config
     ledger = Ledger.in_folder(outdir)
     run = uuid.uuid4().hex[:12]
     ledger.begin_run(run, ProcessIdentity.current(), options.argv, settings)

@@ -43,6 +43,7 @@ from . import lifeline
 from .heartbeat import PROGRESS_SECONDS, Heartbeat  # noqa: F401 - re-exported
 from .identity import FileStamp, ProcessIdentity, content_digest
 from .ledger import ClaimLost, Ledger
+from .records import write_record
 
 @dataclass(frozen=True)
 class WorkerSpec:
@@ -139,8 +140,11 @@ def restore_one(row: dict, outdir: str | Path, config, restorer, who: ProcessIde
 
 
 def record(ledger: Ledger, row, worker: int, outcome: Outcome) -> None:
-    """Write ``outcome`` for the claimed ``row`` (done only after the output is in place)."""
+    """Write ``outcome`` for the claimed ``row`` (done only after the output is in place,
+    and after its done record, which survives a damaged ledger: see ``records``)."""
     if outcome.status == "done":
+        write_record(ledger.outdir, row, output=outcome.output, frames=outcome.frames,
+                     faces=outcome.faces, seconds=outcome.seconds, host=outcome.host, pid=outcome.pid)
         ledger.finish(row["id"], worker, output=outcome.output, frames=outcome.frames,
                       faces=outcome.faces, seconds=outcome.seconds, host=outcome.host, pid=outcome.pid)
     else:
