@@ -16,6 +16,7 @@ was removed while the file was being written) is an ``OutputError``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -25,6 +26,22 @@ from typing import Any, Callable, ContextManager, Iterator
 import numpy as np
 
 from vidrestore.errors import OutputError
+
+
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
+"""Errors of the disk an output is written to (full, over quota or file size limit, failing,
+read-only), as opposed to errors of the data being written."""
+
+
+def disk_failure(exc: BaseException, folder: str | Path, what: str) -> OutputError | None:
+    """The one-line ``OutputError`` for ``exc`` if it is a failure of the disk holding
+    ``folder`` (see ``DISK_ERRNOS``), else None. ``what`` says when (``at frame 12``)."""
+    code = getattr(exc, "errno", None)
+    if not isinstance(exc, OSError) or code not in DISK_ERRNOS:
+        return None
+    why = "the disk is full" if code in (errno.ENOSPC, errno.EDQUOT) else os.strerror(code)
+    return OutputError(f"cannot write to {folder} {what}: {why} ({os.strerror(code)}); "
+                       "nothing was saved")
 
 
 def check_output_path(target: str | Path, *, overwrite: bool) -> Path:

@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 
 import av
 
+from .atomic import DISK_ERRNOS
 from .probe import open_input
 
 ASS_HEADER = (
@@ -174,7 +175,9 @@ class SideStreams:
         index = packet.stream.index
         try:
             self._route_packet(packet, self._routes[index])
-        except av.error.FFmpegError:
+        except av.error.FFmpegError as exc:
+            if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+                raise  # the output's disk, not this packet (the writer says so)
             self._dropped[index] = self._dropped.get(index, 0) + 1
 
     def _route_packet(self, packet: av.Packet, route: _Route) -> None:

@@ -15,6 +15,7 @@ import av
 
 from vidrestore.errors import OutputError, UsageError, VidrestoreError
 
+from .atomic import disk_failure
 from .colour import ColourModel, patch_regions
 from .encoding import (
     LIMITED_RANGE_ONLY,
@@ -152,7 +153,8 @@ class VideoWriter:
             if self._side is not None and frame.time is not None:
                 self._side.pump(frame.time)
         except av.error.FFmpegError as exc:
-            raise VidrestoreError(f"encoding failed at frame {frame.index}: {exc}") from None
+            disk = disk_failure(exc, self.path.parent, f"at frame {frame.index}")
+            raise disk or VidrestoreError(f"encoding failed at frame {frame.index}: {exc}") from None
         self.frames_written += 1
 
     def _compose(self, frame: Frame) -> av.VideoFrame:
@@ -183,7 +185,8 @@ class VideoWriter:
                 self._side.end(side_streams_until)
             self.container.close()
         except av.error.FFmpegError as exc:
-            raise VidrestoreError(f"finishing {self.path.name} failed: {exc}") from None
+            disk = disk_failure(exc, self.path.parent, "while finishing the file")
+            raise disk or VidrestoreError(f"finishing {self.path.name} failed: {exc}") from None
         finally:
             if self._side is not None:
                 self._side.close()
