@@ -26,7 +26,9 @@ def open_input(path: str | Path) -> av.container.InputContainer:
     if not os.access(path, os.R_OK):
         raise InputError(f"input is not readable (permission denied): {path}")
     try:
-        return av.open(str(path), "r")
+        # Tags that are not valid UTF-8 (old muxers, damaged headers) are read with
+        # replacement characters rather than failing the whole file.
+        return av.open(str(path), "r", metadata_errors="replace")
     except av.error.FFmpegError as exc:
         raise InputError(f"not a video file PyAV/FFmpeg can read: {path} ({_reason(exc)})") from None
 
