@@ -46,6 +46,10 @@ def video_stream(container: av.container.InputContainer, path: str | Path = "") 
     streams = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
     if not streams:
         raise InputError(f"no video stream in {path or container.name}")
+    streams = [s for s in streams if s.codec_context is not None]
+    if not streams:
+        raise InputError(f"no decodable video stream in {path or container.name} (its codec is unknown: "
+                         "the header is damaged)")
     for stream in streams:
         if stream.disposition & av.stream.Disposition.default:
             return stream
@@ -169,7 +173,9 @@ def _stream_rotation(container, stream) -> int:
 def _stream_info(stream) -> StreamInfo:
     ctx = stream.codec_context
     details: dict = {}
-    if stream.type == "video":
+    if ctx is None:  # a stream whose codec FFmpeg does not know (a damaged header)
+        pass
+    elif stream.type == "video":
         details = {"width": ctx.width, "height": ctx.height, "pix_fmt": ctx.pix_fmt}
         if stream.average_rate:
             details["fps"] = float(stream.average_rate)

@@ -125,7 +125,10 @@ class SideStreams:
     def _plan(self, stream) -> _Route | None:
         if stream.type not in ("audio", "subtitle"):
             if stream.type != "video" and stream.type != "attachment":
-                self._log(f"left out {stream.type} stream #{stream.index} ({stream.codec_context.name})")
+                self._log(f"left out {stream.type} stream #{stream.index} ({_codec_name(stream)})")
+            return None
+        if stream.codec_context is None:  # a damaged header: FFmpeg knows no codec for it
+            self._log(f"left out {stream.type} stream #{stream.index} (its codec is unknown)")
             return None
         if muxer_accepts(self._output.format.name, stream):
             out = self._output.add_stream_from_template(stream)
@@ -248,6 +251,10 @@ _AUDIO_ENCODERS = {
              "7.1", "7.1(wide)"}, "fltp"),
     "libopus": ({48000, 24000, 16000, 12000, 8000}, {"mono", "stereo", "5.1", "5.1(side)", "7.1"}, "flt"),
 }
+
+
+def _codec_name(stream) -> str:
+    return stream.codec_context.name if stream.codec_context is not None else "unknown codec"
 
 
 def _copy_metadata(src, dst) -> None:
