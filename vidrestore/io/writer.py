@@ -8,12 +8,13 @@ by ``SideStreams``. The container follows the output file's extension.
 from __future__ import annotations
 
 import dataclasses
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
 import av
 
-from vidrestore.errors import OutputError, UsageError, VidrestoreError
+from vidrestore.errors import InputError, OutputError, UsageError, VidrestoreError
 
 from .atomic import disk_failure
 from .colour import ColourModel, patch_regions
@@ -31,6 +32,25 @@ from .side_streams import SideStreams
 # Encoder → the codec name containers list in ``supported_codecs``.
 _CODEC_ID = {"libx264": "h264", "libx265": "hevc", "libvpx-vp9": "vp9", "prores_ks": "prores", "ffv1": "ffv1"}
 _SKIPPED_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration"}
+
+
+SANE_RATES = (Fraction(1, 3600), Fraction(10_000))
+"""Frame rates the encoder is told (one frame an hour to 10,000 frames/s); a damaged header's
+rate outside them (0, 1/2147483647, 90000...) makes muxers fail, so it is not passed on."""
+
+FALLBACK_RATE = Fraction(24)
+
+MAX_SECONDS = 1e6
+"""A video whose frames reach past this (11.6 days) has timestamps a damaged header made up."""
+
+
+def nominal_rate(info: VideoInfo) -> Fraction:
+    """The rate the encoder is told: the input's if sane, else its time base's if sane, else
+    24. Frames keep their own timestamps whatever this is (it guides rate control)."""
+    for rate in (info.rate, 1 / info.time_base if info.time_base else None):
+        if rate is not None and SANE_RATES[0] <= rate <= SANE_RATES[1]:
+            return Fraction(rate)
+    return FALLBACK_RATE
 
 
 class VideoWriter:
@@ -66,8 +86,8 @@ class VideoWriter:
         self.frames_written = 0
         self._last_pts: int | None = None
         self._side: SideStreams | None = None
-        rate = info.rate or (1 / info.time_base)
-        self._frame_duration = float(1 / rate) if rate else 0.0
+        rate = nominal_rate(info)
+        self._frame_duration = float(1 / rate)
         self.end_time: float | None = None
         """Where the video written so far ends: the last frame's time plus one frame."""
         try:
@@ -90,8 +110,7 @@ class VideoWriter:
         if _CODEC_ID[settings.codec] not in container.supported_codecs:
             raise UsageError(f"the {fmt} container cannot hold {settings.codec}; "
                              "use .mkv (any codec) or .mov (ProRes)")
-        rate = info.rate or (1 / info.time_base)
-        stream = container.add_stream(settings.codec, rate=rate, options=encoder_options(settings))
+        stream = container.add_stream(settings.codec, rate=nominal_rate(info), options=encoder_options(settings))
         stream.width, stream.height = info.width, info.height
         stream.pix_fmt = choose_pix_fmt(settings.codec, info.pix_fmt, info.width, info.height,
                                         settings.pix_fmt)
@@ -153,8 +172,7 @@ class VideoWriter:
             if self._side is not None and frame.time is not None:
                 self._side.pump(frame.time)
         except av.error.FFmpegError as exc:
-            disk = disk_failure(exc, self.path.parent, f"at frame {frame.index}")
-            raise disk or VidrestoreError(f"encoding failed at frame {frame.index}: {exc}") from None
+            raise self._failure(exc, f"at frame {frame.index}") from None
         self.frames_written += 1
 
     def _compose(self, frame: Frame) -> av.VideoFrame:
@@ -185,11 +203,26 @@ class VideoWriter:
                 self._side.end(side_streams_until)
             self.container.close()
         except av.error.FFmpegError as exc:
-            disk = disk_failure(exc, self.path.parent, "while finishing the file")
-            raise disk or VidrestoreError(f"finishing {self.path.name} failed: {exc}") from None
+            raise self._failure(exc, "while finishing the file") from None
         finally:
             if self._side is not None:
                 self._side.close()
+
+    def _failure(self, exc: av.error.FFmpegError, when: str) -> VidrestoreError:
+        """What an FFmpeg failure while writing means: the disk (``OutputError``), timestamps
+        a damaged input made absurd that the container refuses (``InputError``), or else the
+        encoder's or muxer's own failure."""
+        if (disk := disk_failure(exc, self.path.parent, when)) is not None:
+            return disk
+        rate, end = self.info.rate, self.end_time or 0.0
+        absurd = (f"a frame rate of {float(rate):.3g} fps" if rate is not None and not SANE_RATES[0] <= rate <= SANE_RATES[1]
+                  else f"frames {end:.3g} s from the start" if end > MAX_SECONDS else None)
+        if absurd:
+            return InputError(
+                f"the input's timestamps are unusable ({absurd}: a damaged header?); the "
+                f"{self.container.format.name} container refuses them {when} ({exc.strerror or exc}); "
+                "an .mkv output may take them")
+        return VidrestoreError(f"encoding failed {when}: {exc}")
 
     def abort(self) -> None:
         """Close without flushing (after an error); the file is to be deleted by the caller."""
