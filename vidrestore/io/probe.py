@@ -194,7 +194,16 @@ def _stream_info(stream) -> StreamInfo:
 
 
 def count_frames(path: str | Path) -> int:
-    """The exact number of video frames, by demuxing every packet (no decoding)."""
+    """The exact number of video frames, by demuxing every packet (no decoding); a file that
+    cannot be read any further is counted up to there, as ``VideoReader`` reads it."""
     with open_input(path) as container:
         stream = video_stream(container, path)
-        return sum(1 for packet in container.demux(stream) if packet.size)
+        count = 0
+        try:
+            for packet in container.demux(stream):
+                count += bool(packet.size)
+        except IndexError:  # PyAV's final flush when streams appeared mid-file: all counted
+            pass
+        except av.error.FFmpegError:  # unreadable from here on: the reader stops here too
+            pass
+        return count

@@ -107,6 +107,11 @@ class VideoReader:
             except av.error.FFmpegError as exc:
                 self._error = exc
                 return
+            except IndexError:
+                # PyAV's demux fails in its final flush when streams appeared while the file
+                # was read (MPEG-TS may add them): every packet was read; flush the decoder.
+                yield from _flush(stream)
+                return
             try:
                 frames = packet.decode()
             except av.error.FFmpegError as exc:
@@ -114,6 +119,14 @@ class VideoReader:
                 self._error = exc
                 continue
             yield from frames
+
+
+def _flush(stream) -> Iterator[av.VideoFrame]:
+    """The frames a decoder still holds at the end of its packets."""
+    try:
+        yield from stream.codec_context.decode(None)
+    except av.error.FFmpegError:
+        return
 
 
 def _nominal_step(stream) -> int:

@@ -94,6 +94,8 @@ class SideStreams:
             except av.error.FFmpegError as exc:  # a damaged tail: end the side streams here
                 self._log(f"audio / subtitles end early: the input is damaged ({exc})")
                 packet = None
+            except IndexError:  # PyAV's final flush when streams appeared mid-file: all read
+                packet = None
             self._held = None
             if packet is None:
                 self._finish()
