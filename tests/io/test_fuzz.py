@@ -1,0 +1,69 @@
+"""A fixed-seed set of fuzz cases (``tools/fuzz.py``'s): every kind of damage on generated
+and package-shipped videos in every container the reader accepts, each held to the
+contract: exit 0 with a decodable output, or exit 3 with one clear line and nothing left.
+
+Most run in this process (``vidrestore.cli.main``, stderr captured at the file descriptor,
+so FFmpeg's own messages count too); the kinds where memory is at stake run as a real
+``vidrestore`` process under the harness's memory bound.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from testkit.damage import KINDS
+from testkit.fuzz import (
+    ExecLauncher,
+    Run,
+    argv,
+    build,
+    judge,
+    memory_bound_mib,
+    output_name,
+    plan,
+    run_child,
+)
+from testkit.hostile import CONTAINERS, make_sources
+from vidrestore.cli import main
+
+SEED = 16
+CASES = 3 * len(KINDS)
+TIMEOUT = 120.0
+IN_A_CHILD = {"absurd_dimensions", "absurd_length", "many_streams", "thousands_of_streams"}
+"""Kinds whose memory is checked: they run as a child process under the memory bound."""
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    return make_sources(tmp_path_factory.mktemp("fuzz-sources"))
+
+
+def test_the_fixed_set_covers_every_kind_and_container(sources):
+    cases = plan(sources, CASES, SEED)
+    assert {c.kind for c in cases} == set(KINDS)
+    assert {c.source.container for c in cases} == set(CONTAINERS)
+    assert {c.source.origin for c in cases} == {"generated", "iscc demo"}
+    assert plan(sources, CASES, SEED) == cases  # the same cases every time
+
+
+@pytest.mark.timeout(TIMEOUT * 2)
+@pytest.mark.parametrize("index", range(CASES))
+def test_a_damaged_input_is_restored_or_refused_cleanly(sources, tmp_path, capfd, index):
+    case = plan(sources, 1, SEED, first=index)[0]
+    damaged, detail = build(case, tmp_path)
+    target = tmp_path / "out" / output_name(damaged)
+    target.parent.mkdir()
+    if case.kind in IN_A_CHILD:
+        bound = memory_bound_mib(damaged, case.source.path)
+        run = run_child(ExecLauncher(), argv(damaged, target), tmp_path / "stderr.txt",
+                        timeout=TIMEOUT, memory_mib=bound)
+    else:
+        bound = None
+        capfd.readouterr()
+        started = time.monotonic()
+        code = main(argv(damaged, target))
+        run = Run(code, capfd.readouterr().err, time.monotonic() - started, None)
+    outcome, why = judge(run, target, timeout=TIMEOUT, memory_mib=bound)
+    assert outcome in ("restored", "refused"), f"{case.name} ({detail}): {why}"
