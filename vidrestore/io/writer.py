@@ -40,6 +40,9 @@ rate outside them (0, 1/2147483647, 90000...) makes muxers fail, so it is not pa
 
 FALLBACK_RATE = Fraction(24)
 
+_VARIABLE_FPS = 0x0400
+"""``AVFMT_VARIABLE_FPS`` (libavformat/avformat.h): the container takes any timestamps."""
+
 MAX_SECONDS = 1e6
 """A video whose frames reach past this (11.6 days) has timestamps a damaged header made up."""
 
@@ -110,12 +113,18 @@ class VideoWriter:
         if _CODEC_ID[settings.codec] not in container.supported_codecs:
             raise UsageError(f"the {fmt} container cannot hold {settings.codec}; "
                              "use .mkv (any codec) or .mov (ProRes)")
-        stream = container.add_stream(settings.codec, rate=nominal_rate(info), options=encoder_options(settings))
+        rate = nominal_rate(info)
+        stream = container.add_stream(settings.codec, rate=rate, options=encoder_options(settings))
         stream.width, stream.height = info.width, info.height
         stream.pix_fmt = choose_pix_fmt(settings.codec, info.pix_fmt, info.width, info.height,
                                         settings.pix_fmt)
-        stream.time_base = info.time_base
-        stream.codec_context.time_base = info.time_base
+        # A container without variable frame rates (AVI) counts frames at a constant rate:
+        # its time base is one frame (an input's 1/1000 or 1/1200000 would make it pad every
+        # tick with empty frames, or fail); frames are placed at their nearest frame slot.
+        self._constant_rate = None if container.format.flags & _VARIABLE_FPS else rate
+        self.time_base = info.time_base if self._constant_rate is None else 1 / rate
+        stream.time_base = self.time_base
+        stream.codec_context.time_base = self.time_base
         if settings.threads:
             stream.codec_context.thread_count = settings.threads
         ctx = stream.codec_context
@@ -160,10 +169,12 @@ class VideoWriter:
         """Encode one upright RGB frame at its own timestamp."""
         av_frame = self._compose(frame)
         pts = frame.pts
+        if self._constant_rate is not None:
+            pts = frame.index if frame.time is None else int(round(frame.time * self._constant_rate))
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1  # a damaged input repeated a timestamp
         av_frame.pts = self._last_pts = pts
-        av_frame.time_base = self.info.time_base
+        av_frame.time_base = self.time_base
         if frame.time is not None:
             self.end_time = frame.time + self._frame_duration
         try:
