@@ -100,9 +100,10 @@ def remux(src: Path, dst: Path, container: str, *, seconds: float | None = None,
         extra = [out.add_stream_from_template(template) for _ in range(copies)] if template else []
         first = None  # (payload, pts, dts, time base) of the template's first packet
         for packet in inp.demux(list(inp.streams)):
-            if packet.dts is None or packet.stream.index not in routes:
-                continue
-            if seconds is not None and packet.dts * packet.time_base > seconds:
+            if packet.stream.index not in routes or (packet.dts is None and packet.pts is None):
+                continue  # not carried, or a demuxer's flush packet
+            at = packet.dts if packet.dts is not None else packet.pts  # Matroska may give no dts
+            if seconds is not None and at * packet.time_base > seconds:
                 break  # a prefix in decoding order: timestamps stay as the muxer wants them
             if first is None and template is not None and packet.stream.index == template.index:
                 first = (bytes(packet), packet.pts, packet.dts, packet.time_base)
