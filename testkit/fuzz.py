@@ -102,28 +102,47 @@ header that declares 4095x4095 is decoded as such) or streams many, but must not
 grow beyond what they explain (a buffer sized by an absurd length field, a leak)."""
 
 
-def measure_input(path: Path, timeout: float = 60.0) -> tuple[int | None, int | None]:
-    """(pixels of the first decoded frame, number of streams) of ``path``, found in a forked
-    child (a hostile file is not opened in this process, whose memory forked cases share)."""
+PIXEL_FRAME_SECONDS = 2e-6
+"""The time limit of a case grows by this per pixel of every frame: a clean passthrough run
+takes 0.5-0.8 µs per pixel per frame on the dev machine under load (1080p and 4096x4096
+clips), and a header that declares huge frames makes the work legitimately long."""
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What a case's input holds: pixels of its first decodable frame, its streams, its
+    video packets (None: unknown)."""
+
+    pixels: int | None = None
+    streams: int | None = None
+    packets: int | None = None
+
+
+def measure_input(path: Path, timeout: float = 60.0) -> Measure:
+    """``Measure`` of ``path``, found in a forked child (a hostile file is not opened in this
+    process, whose memory forked cases share)."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read)
-        result: list = [None, None]
+        result: dict = {}
         try:
             import av
 
             with av.open(str(path), metadata_errors="replace") as container:
-                result[1] = len(container.streams)
+                result["streams"] = len(container.streams)
+                result["packets"] = 0
                 for packet in container.demux(video=0):  # as the reader does: skip bad packets
+                    result["packets"] += bool(packet.size)
+                    if "pixels" in result:
+                        continue
                     try:
                         frames = packet.decode()
                     except av.error.FFmpegError:
                         continue
                     if frames:
-                        result[0] = frames[0].width * frames[0].height
-                        break
-        except BaseException:  # noqa: BLE001 - whatever it is, the answer is "unknown"
+                        result["pixels"] = frames[0].width * frames[0].height
+        except BaseException:  # noqa: BLE001 - whatever it is, what was found so far stands
             pass
         finally:
             os.write(write, json.dumps(result).encode())
@@ -136,21 +155,30 @@ def measure_input(path: Path, timeout: float = 60.0) -> tuple[int | None, int | 
             os.waitpid(pid, 0)
             break
         time.sleep(0.01)
-    data = os.read(read, 1024)
+    data = os.read(read, 4096)
     os.close(read)
     try:
-        pixels, streams = json.loads(data)
-        return pixels, streams
-    except ValueError:  # killed, or nothing written
-        return None, None
+        return Measure(**json.loads(data))
+    except (ValueError, TypeError):  # killed, or nothing written
+        return Measure()
+
+
+def bounds(damaged: Path, clean: Path, *, base_mib: float = BASE_MEMORY_MIB,
+           base_seconds: float = 120.0) -> tuple[float, float]:
+    """(memory bound in MiB, time limit in s) of a case, from the larger of its input's and
+    its clean source's frame size, streams and video packets (see ``STREAM_MIB`` and
+    ``PIXEL_FRAME_SECONDS``)."""
+    a, b = measure_input(damaged), measure_input(clean)
+    pixels = max(a.pixels or 0, b.pixels or 0)
+    streams = max(a.streams or 0, b.streams or 0)
+    packets = max(a.packets or 0, b.packets or 0)
+    memory = base_mib + PIXEL_BYTES * pixels / 2 ** 20 + STREAM_MIB * streams
+    return memory, base_seconds + PIXEL_FRAME_SECONDS * pixels * packets
 
 
 def memory_bound_mib(damaged: Path, clean: Path, base_mib: float = BASE_MEMORY_MIB) -> float:
-    """The case's bound (see ``STREAM_MIB``), from the larger of its and its clean source's
-    first frame and stream count."""
-    (p1, s1), (p2, s2) = measure_input(damaged), measure_input(clean)
-    pixels, streams = max(p1 or 0, p2 or 0), max(s1 or 0, s2 or 0)
-    return base_mib + PIXEL_BYTES * pixels / 2 ** 20 + STREAM_MIB * streams
+    """The case's memory bound (see ``bounds``)."""
+    return bounds(damaged, clean, base_mib=base_mib)[0]
 
 
 def argv(source: Path, target: Path) -> list[str]:
@@ -340,6 +368,6 @@ def verdict(case: Case, detail: str, run: Run, outcome: str, why: str, bound: fl
                    run.exit_code, run.seconds, run.peak_rss_mib, bound)
 
 
-__all__ = ["BASE_MEMORY_MIB", "Case", "ExecLauncher", "ForkLauncher", "OUTCOMES", "PASSTHROUGH", "PIXEL_BYTES", "Run",
+__all__ = ["BASE_MEMORY_MIB", "Case", "Measure", "PIXEL_FRAME_SECONDS", "bounds", "ExecLauncher", "ForkLauncher", "OUTCOMES", "PASSTHROUGH", "PIXEL_BYTES", "Run",
            "STREAM_MIB", "Verdict", "argv", "build", "decodable", "judge", "measure_input", "memory_bound_mib", "output_name", "plan",
            "run_child", "temporaries", "verdict"]

@@ -9,7 +9,8 @@ and mpeg-ts), runs ``vidrestore INPUT -o OUTPUT --model passthrough --offline --
 each in a child process with a time limit and a memory bound, and judges it by the contract
 (restored: exit 0 and a decodable output; refused: exit 3, one clear line, nothing left;
 anything else is mishandled). The memory bound of a case is ``--memory-mib`` plus 660 bytes
-per pixel of its frames (twice what a clean run costs per pixel; see ``testkit.fuzz``). Writes ``DIR/results-I.jsonl`` (a verdict per case) and
+a pixel of its frames and 3 MiB a stream, its time limit ``--timeout`` plus 2 µs a pixel of
+each frame (about twice what a clean run costs; see ``testkit.fuzz``). Writes ``DIR/results-I.jsonl`` (a verdict per case) and
 ``DIR/summary.json`` (the counts over every results file in DIR, by kind and by
 container, and the mishandled cases); a mishandled case's input and stderr are kept in
 ``DIR/mishandled/`` to reproduce it. Run it in chunks (``--first``) into one DIR to reach
@@ -34,8 +35,8 @@ from testkit.fuzz import (  # noqa: E402
     ForkLauncher,
     argv,
     build,
+    bounds,
     judge,
-    memory_bound_mib,
     output_name,
     plan,
     run_child,
@@ -69,7 +70,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--first", type=int, default=0, help="index of the first case (chunks)")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds a case may run")
+    parser.add_argument("--timeout", type=float, default=120.0,
+                        help="seconds a case may run before its frames' share (2 µs a pixel a frame)")
     parser.add_argument("--memory-mib", type=float, default=BASE_MEMORY_MIB,
                         help="memory bound of a case before its frames' share (PIXEL_BYTES a pixel)")
     parser.add_argument("--launch", choices=("fork", "exec"), default="fork",
@@ -91,10 +93,9 @@ def main() -> int:
             (work / "out").mkdir(parents=True)
             source, detail = build(case, work)
             target = work / "out" / output_name(source)
-            bound = memory_bound_mib(source, case.source.path, args.memory_mib)
-            run = run_child(launcher, argv(source, target), work / "stderr.txt",
-                            timeout=args.timeout, memory_mib=bound)
-            outcome, why = judge(run, target, timeout=args.timeout, memory_mib=bound)
+            bound, limit = bounds(source, case.source.path, base_mib=args.memory_mib, base_seconds=args.timeout)
+            run = run_child(launcher, argv(source, target), work / "stderr.txt", timeout=limit, memory_mib=bound)
+            outcome, why = judge(run, target, timeout=limit, memory_mib=bound)
             result = verdict(case, detail, run, outcome, why, bound)
             log.write(json.dumps(result.to_json()) + "\n")
             log.flush()

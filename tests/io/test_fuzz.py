@@ -19,9 +19,9 @@ from testkit.fuzz import (
     ExecLauncher,
     Run,
     argv,
+    bounds,
     build,
     judge,
-    memory_bound_mib,
     output_name,
     plan,
     run_child,
@@ -61,14 +61,14 @@ def test_a_damaged_input_is_restored_or_refused_cleanly(sources, tmp_path, capfd
     target = tmp_path / "out" / output_name(damaged)
     target.parent.mkdir()
     if case.kind in IN_A_CHILD:
-        bound = memory_bound_mib(damaged, case.source.path)
+        bound, limit = bounds(damaged, case.source.path, base_seconds=TIMEOUT)
         run = run_child(ExecLauncher(), argv(damaged, target), tmp_path / "stderr.txt",
-                        timeout=TIMEOUT, memory_mib=bound)
+                        timeout=limit, memory_mib=bound)
     else:
-        bound = None
+        bound = limit = None
         capfd.readouterr()
         started = time.monotonic()
         code = main(argv(damaged, target))
         run = Run(code, capfd.readouterr().err, time.monotonic() - started, None)
-    outcome, why = judge(run, target, timeout=TIMEOUT, memory_mib=bound)
+    outcome, why = judge(run, target, timeout=limit if bound else TIMEOUT, memory_mib=bound)
     assert outcome in ("restored", "refused"), f"{case.name} ({detail}): {why}"
