@@ -152,7 +152,9 @@ class CudaGraphs:
         if self._pool is None:
             self._pool = torch.cuda.graph_pool_handle()
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self._pool):
+        # thread_local: the pipeline's other threads (detector, device face ops) keep using
+        # the GPU while a graph is captured here; the default mode would make their calls fail.
+        with torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"):
             output = _first(self.fn(*static))
         return graph, static, output
 

@@ -35,6 +35,9 @@ MaskName = Literal["auto", "parsing", "template"]
 """Paste-back masks; ``auto`` uses face parsing when its weights are present."""
 
 SmoothName = Literal["off", "gaussian", "one-euro"]
+FaceOpsName = Literal["auto", "opencv", "torch"]
+"""Where alignment and paste-back run: OpenCV on the host, or torch (``grid_sample``) on the
+restorer's device; ``auto`` takes torch on CUDA, OpenCV on the CPU."""
 IdentityBackendName = Literal["auto", "arcface-onnx", "arcface-torch", "dlib", "off"]
 
 

@@ -147,7 +147,7 @@ def restore_video(
         guard = lambda: _publishing(source, stamp, publish_guard)  # noqa: E731
         with atomic_output(target, overwrite=overwrite, guard=guard) as tmp:
             frames = _encode(tmp, reader, config, [faces, restore, paste], clock, sink,
-                             max_frames=max_frames, log=notes)
+                             max_frames=max_frames, log=notes, gpu=device.type == "cuda")
     except BaseException:
         faces.close(success=False)  # whatever failed, and wherever: no face cache half-written
         raise
@@ -172,9 +172,9 @@ def restore_video(
 
 
 def _encode(tmp: Path, reader: VideoReader, config: RestoreConfig, stages, clock: StageClock,
-            on_frame: Callable, *, max_frames: int | None, log: Log) -> int:
+            on_frame: Callable, *, max_frames: int | None, log: Log, gpu: bool = False) -> int:
     """Stream the video through ``stages`` into ``tmp``; the writer is aborted on any failure."""
-    writer = VideoWriter(tmp, reader.info, reader.colour, config.encode, source=reader.path, log=log)
+    writer = VideoWriter(tmp, reader.info, reader.colour, config.encode, source=reader.path, log=log, gpu=gpu)
 
     def sink(job) -> None:
         writer.write(job.frame)

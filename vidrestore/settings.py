@@ -17,7 +17,7 @@ from .errors import ConfigError
 from .faces.config import FaceConfig
 from .faces.paste.config import PasteConfig
 from .io.encoding import EncodeSettings
-from .names import DeviceName, EngineName, ModelName, PrecisionName, choices
+from .names import DeviceName, EngineName, FaceOpsName, ModelName, PrecisionName, choices
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,9 @@ class RestoreConfig:
         reference: an image of the person, whose identity conditions ``id-codeformer``.
         face_cache: keep the face stage's results beside the output for re-runs.
         queue_size: jobs per queue between stages (memory vs. overlap).
+        face_ops: where alignment and paste-back run: ``opencv`` (on the host), ``torch``
+            (``grid_sample`` on the restorer's device: on CUDA a frame goes up once and only
+            the pasted regions come back) or ``auto`` (torch on CUDA, OpenCV on a CPU).
     """
 
     model: ModelName = "codeformer"
@@ -62,10 +65,11 @@ class RestoreConfig:
     reference: Path | None = None
     face_cache: bool = True
     queue_size: int = 4
+    face_ops: FaceOpsName = "auto"
 
     def __post_init__(self) -> None:
         for name, vocabulary in (("model", ModelName), ("engine", EngineName), ("device", DeviceName),
-                                 ("precision", PrecisionName)):
+                                 ("precision", PrecisionName), ("face_ops", FaceOpsName)):
             if getattr(self, name) not in choices(vocabulary):
                 raise ConfigError(f"unknown {name} {getattr(self, name)!r}; choose one of "
                                   f"{', '.join(choices(vocabulary))}")
@@ -90,9 +94,11 @@ class RestoreConfig:
 
         Speed and memory settings are left out: the queue size, and the batch size (a batch
         changes results only by floating-point rounding; a batch job must not redo finished
-        files because a later run gathers faces differently)."""
+        files because a later run gathers faces differently), and where the face ops run
+        (OpenCV and torch agree to a level of rounding: docs/benchmarks.md)."""
         data = to_mapping(self)
         data.pop("queue_size")
+        data.pop("face_ops")
         data.pop("batch_size")
         data.pop("face_cache")
         data.pop("download")

@@ -1,4 +1,5 @@
-"""``EngineRestorer``: numpy in and out, out-of-memory halving, the GPU copy / compute path."""
+"""``EngineRestorer``: numpy in and out, tensors in and out, submit / result (finished at once on
+the CPU), out-of-memory halving, the GPU streams with batches in flight."""
 
 from __future__ import annotations
 
@@ -108,7 +109,60 @@ def test_gpu_path_matches_the_cpu_path(tiny_net):
     gpu_restorer = EngineRestorer(build_engine(net, io, backend="torch", precision="fp32",
                                                device=torch.device("cuda")))
     first = gpu_restorer.restore(batch, None, 0.5)
-    second = gpu_restorer.restore(batch[:2], None, 0.5)  # reused (smaller) pinned buffers
+    second = gpu_restorer.restore(batch[:2], None, 0.5)
     np.testing.assert_allclose(first, cpu, atol=2e-3)
     np.testing.assert_allclose(second, first[:2], atol=1e-5)
-    assert gpu_restorer._pinned["faces"].is_pinned()
+
+
+@pytest.mark.gpu
+@requires_cuda
+def test_gpu_keeps_batches_in_flight_in_order(tiny_net):
+    net, io = tiny_net("codeformer")
+    batches = [faces(n, 64) for n in (3, 5, 2, 4)]
+    cpu = EngineRestorer(build_engine(net, io, backend="torch", precision="fp32", device=CPU))
+    gpu = EngineRestorer(build_engine(net, io, backend="torch", precision="fp32", device=torch.device("cuda")))
+    assert gpu.depth == 3
+    tickets = [gpu.submit(b, None, 0.5) for b in batches]  # all queued before any result is read
+    for ticket, batch in zip(tickets, batches):
+        np.testing.assert_allclose(ticket.result(), cpu.restore(batch, None, 0.5), atol=2e-3)
+    assert gpu.cuda_graphs  # the eager engine is replayed as graphs, checked against plain calls
+    on_device = torch.from_numpy(batches[0]).cuda()
+    ticket = gpu.submit(on_device, None, 0.5)
+    torch.cuda.current_stream().wait_event(ticket.event)
+    out = ticket.result()
+    assert out.is_cuda and out.shape == on_device.shape
+    np.testing.assert_allclose(out.cpu().numpy(), cpu.restore(batches[0], None, 0.5), atol=2e-3)
+
+
+def test_submit_on_the_cpu_is_finished_at_once_and_keeps_order():
+    restorer = EngineRestorer(FakeEngine())
+    assert restorer.depth == 1 and not restorer.cuda_graphs
+    batches = [faces(n) for n in (2, 3, 1)]
+    tickets = [restorer.submit(b, None, 0.5) for b in batches]
+    assert all(t.ready() for t in tickets)
+    for ticket, batch in zip(tickets, batches):
+        np.testing.assert_allclose(ticket.result(), 1 - batch, atol=1e-6)
+        assert ticket.result() is ticket.result() and ticket.event is None
+
+
+def test_submit_splits_after_running_out_of_memory_and_joins_the_parts():
+    engine = FakeEngine(fits=2)
+    restorer = EngineRestorer(engine)
+    batch = faces(5)
+    ticket = restorer.submit(batch, None, 0.5)
+    assert ticket.ready()
+    np.testing.assert_allclose(ticket.result(), 1 - batch, atol=1e-6)
+    assert restorer.max_batch == 2 and restorer.splits == 2
+
+
+def test_tensors_in_give_tensors_out():
+    restorer = EngineRestorer(FakeEngine())
+    batch = faces(4)
+    out = restorer.submit(torch.from_numpy(batch), None, 0.5).result()
+    assert isinstance(out, torch.Tensor) and out.shape == (4, 8, 8, 3)
+    np.testing.assert_allclose(out.numpy(), 1 - batch, atol=1e-6)
+    engine = FakeEngine()
+    engine.info = EngineInfo("tensorrt", "fake", "fp16", "cpu", 8, max_batch=3)
+    joined = EngineRestorer(engine).submit(torch.from_numpy(batch), None, 0.5).result()
+    assert isinstance(joined, torch.Tensor) and engine.calls == [3, 1]
+    np.testing.assert_allclose(joined.numpy(), 1 - batch, atol=1e-6)

@@ -14,6 +14,7 @@ from vidrestore.names import (
     DetectorName,
     DeviceName,
     EngineName,
+    FaceOpsName,
     MaskName,
     ModelName,
     PrecisionName,
@@ -48,6 +49,9 @@ def add_restore_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--engine", choices=choices(EngineName), help="restoration backend (default auto)")
     run.add_argument("--batch-size", type=int, metavar="N",
                      help="faces per network call (default: 1 on a CPU, 8 on a GPU)")
+    run.add_argument("--face-ops", choices=choices(FaceOpsName),
+                     help="where alignment and paste-back run: opencv (host), torch (the device; "
+                          "default auto: torch on CUDA, opencv on a CPU)")
     faces = parser.add_argument_group("faces")
     faces.add_argument("--detector", choices=choices(DetectorName),
                        help="default auto: RetinaFace if its weights are present, else MTCNN")
@@ -74,12 +78,27 @@ def add_restore_options(parser: argparse.ArgumentParser) -> None:
     faces.add_argument("--no-face-cache", dest="face_cache", action="store_false", default=None,
                        help="do not keep or reuse the face stage's results beside the output")
     out = parser.add_argument_group("output")
-    out.add_argument("--codec", choices=CODECS, help="video encoder (default libx264; libvpx-vp9 for .webm)")
-    out.add_argument("--crf", type=int, metavar="N", help="x264/x265/VP9 quality, lower is better (default 18)")
-    out.add_argument("--preset", help="x264/x265 speed preset, mapped for VP9 (default medium)")
+    out.add_argument("--codec", choices=CODECS + ("list",), action=_CodecAction,
+                     help="video encoder (default libx264; libvpx-vp9 for .webm; NVENC falls back to "
+                          "x264/x265 where it cannot open); `--codec list` shows what this machine has")
+    out.add_argument("--crf", type=int, metavar="N", help="x264/x265/VP9/NVENC quality, lower is better (default 18)")
+    out.add_argument("--preset", help="x264/x265 speed preset, mapped for VP9 and NVENC (default auto: "
+                                      "medium on a CPU, by frame size on a GPU)")
     out.add_argument("--pix-fmt", help="force the output pixel format")
     out.add_argument("--overlay", action="store_true", default=None,
                      help="draw detected faces, landmarks and track ids (debugging)")
+
+
+class _CodecAction(argparse.Action):
+    """``--codec NAME``; ``--codec list`` prints every encoder, usable here or why not, and exits."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if values == "list":
+            from vidrestore.io.encoding import available_encoders, format_encoders
+
+            print(format_encoders(available_encoders()))
+            parser.exit(0)
+        setattr(namespace, self.dest, values)
 
 
 def config_from_args(args: argparse.Namespace) -> RestoreConfig:
@@ -92,7 +111,7 @@ def config_from_args(args: argparse.Namespace) -> RestoreConfig:
             section[key] = str(value) if isinstance(value, Path) else value
 
     for key in ("model", "weights", "weights_dir", "fidelity", "reference", "device", "precision",
-                "engine", "batch_size", "overlay", "face_cache"):
+                "engine", "batch_size", "overlay", "face_cache", "face_ops"):
         put(data, key, getattr(args, key, None))
     if getattr(args, "offline", None):
         data["download"] = False

@@ -8,6 +8,7 @@ by ``SideStreams``. The container follows the output file's extension.
 from __future__ import annotations
 
 import dataclasses
+import os
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable
@@ -23,6 +24,9 @@ from .encoding import (
     EncodeSettings,
     choose_pix_fmt,
     encoder_options,
+    encoder_threading,
+    resolve_codec,
+    resolve_preset,
 )
 from .frame import Frame
 from .probe import VideoInfo, open_input, video_stream
@@ -30,7 +34,8 @@ from .reader import stored, stored_box
 from .side_streams import SideStreams
 
 # Encoder → the codec name containers list in ``supported_codecs``.
-_CODEC_ID = {"libx264": "h264", "libx265": "hevc", "libvpx-vp9": "vp9", "prores_ks": "prores", "ffv1": "ffv1"}
+_CODEC_ID = {"libx264": "h264", "libx265": "hevc", "libvpx-vp9": "vp9", "prores_ks": "prores", "ffv1": "ffv1",
+             "h264_nvenc": "h264", "hevc_nvenc": "hevc"}
 _SKIPPED_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration"}
 
 
@@ -65,7 +70,9 @@ class VideoWriter:
         colour: the colour model the frames were decoded with.
         settings: codec and quality.
         source: the input file, whose audio / subtitles are carried over (None: video only).
-        log: receives notes (streams re-encoded or left out).
+        log: receives notes (streams re-encoded or left out, the encoder's choices).
+        gpu: the frames come from a GPU run: ``--preset auto`` picks a preset fast enough for
+            the frame size (``encoding.resolve_preset``).
     """
 
     def __init__(
@@ -77,8 +84,15 @@ class VideoWriter:
         *,
         source: str | Path | None = None,
         log: Callable[[str], None] = lambda line: None,
+        gpu: bool = False,
     ) -> None:
         self.path = Path(path)
+        settings = resolve_codec(settings, log)
+        preset = resolve_preset(settings.codec, settings.preset, info.width, info.height, gpu=gpu)
+        if preset != settings.preset:
+            if gpu:
+                log(f"encoder: {settings.codec} preset {preset} (auto, for {info.width}×{info.height} on a GPU run)")
+            settings = dataclasses.replace(settings, preset=preset)
         self.info = info
         self.colour = colour
         # What the output is written with: the input's model, in limited range where the
@@ -125,9 +139,10 @@ class VideoWriter:
         self.time_base = info.time_base if self._constant_rate is None else 1 / rate
         stream.time_base = self.time_base
         stream.codec_context.time_base = self.time_base
-        if settings.threads:
-            stream.codec_context.thread_count = settings.threads
         ctx = stream.codec_context
+        thread_type, threads = encoder_threading(settings.codec, info.width, info.height, os.cpu_count() or 1)
+        ctx.thread_type = thread_type
+        ctx.thread_count = settings.threads or threads
         if self.out_colour.full_range:
             ctx.color_range = 2
         elif self.colour.full_range:

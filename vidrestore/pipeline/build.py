@@ -27,6 +27,7 @@ from vidrestore.engines import (
     resolve_precision,
 )
 from vidrestore.errors import UsageError
+from vidrestore.faces.device import build_face_ops
 from vidrestore.faces.identity import conditioning_backend
 from vidrestore.faces.paste import build_masker
 from vidrestore.models.registry import ModelSpec, build_model, get_spec, load_checkpoint
@@ -101,7 +102,7 @@ def build_restorer(config: RestoreConfig, store: WeightStore, device: torch.devi
                           batch=batch_profile(backend, config.batch_for(device), batch_sizes),
                           cache=cache, log=log, owned=True)
     log(f"engine: {engine.info.describe()}")
-    return EngineRestorer(engine)
+    return EngineRestorer(engine, log=log)
 
 
 @dataclass
@@ -125,6 +126,8 @@ def build_stages(config: RestoreConfig, store: WeightStore, device: torch.device
     cache lives in ``cache_dir`` when given.
     """
     restorer = check_restorer(restorer)
+    face_ops, why = build_face_ops(config.face_ops, device, config.paste)
+    log(f"face ops: {'torch on ' + str(device) if face_ops is not None else 'OpenCV on the host'} ({why})")
     face_config = config.faces
     if restorer.face_size != face_config.face_size:
         face_config = dataclasses.replace(face_config, face_size=restorer.face_size)
@@ -135,8 +138,9 @@ def build_stages(config: RestoreConfig, store: WeightStore, device: torch.device
         cache_dir=cache_dir,
         source=Path(source),
         log=log,
+        face_ops=face_ops,
     )
     log(faces.summary)
     restore = RestoreStage(restorer, fidelity=config.fidelity, batch_size=config.batch_for(device))
     masker = build_masker(config.paste.mask, store, device, config.paste)
-    return Stages(faces, restore, PasteStage(masker, overlay=config.overlay, config=config.paste))
+    return Stages(faces, restore, PasteStage(masker, overlay=config.overlay, config=config.paste, face_ops=face_ops))

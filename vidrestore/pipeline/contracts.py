@@ -14,7 +14,7 @@ both satisfy it, so the pipeline never knows which backend runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -24,10 +24,19 @@ from vidrestore.io.frame import Frame
 
 @dataclass
 class FrameJob:
-    """One frame and everything the stages attach to it."""
+    """One frame and everything the stages attach to it.
+
+    Attributes:
+        frame: the decoded frame (its host pixels are what the encoder writes).
+        faces: what the face stage found in it.
+        device: the frame's copy on the torch device while the device face ops work on it
+            (``faces.device.DeviceFrame``: made by the face stage, dropped by the paste
+            stage), else None.
+    """
 
     frame: Frame
     faces: list[Face] = field(default_factory=list)
+    device: Any = None
 
     @property
     def index(self) -> int:
@@ -69,12 +78,19 @@ class Restorer(Protocol):
         """Restore ``faces``.
 
         Args:
-            faces: N×S×S×3 float32 RGB in [0, 1], aligned to the FFHQ template.
+            faces: N×S×S×3 float32 RGB in [0, 1], aligned to the FFHQ template. A restorer
+                whose ``takes_tensors`` is true also takes a torch tensor on its device (the
+                device face ops' crops) and then returns one there.
             identities: N×512 float32 unit ArcFace vectors, or None.
             fidelity: CodeFormer's w in [0, 1]: 0 favours quality, 1 fidelity to the input.
 
         Returns:
             N×S×S×3 float32 RGB in [0, 1].
+
+        A restorer may also offer ``submit(faces, identities, fidelity) -> ticket`` (with
+        ``ticket.ready()``, ``ticket.result()`` and ``ticket.event``, see
+        ``engines.restorer_adapter``) and ``depth``, the batches worth keeping in flight: the
+        restore stage then hands batches over without waiting for them.
         """
         ...
 

@@ -68,6 +68,9 @@ class FaceStage:
             to ``cache_dir/.vidrestore-faces/``) and the input video it describes.
         log: receives one-line messages (choices made, cache use).
         detector: a ready detector to use instead of building ``config.detector``.
+        face_ops: device face ops (``faces.device.DeviceFaceOps``): a frame with faces to
+            restore goes to the device once (``job.device``) and its crops are made there,
+            as tensors; None: OpenCV crops on the host.
 
     Attributes:
         identities: the per-track identity vectors (``faces.identity.TrackIdentities``).
@@ -91,8 +94,10 @@ class FaceStage:
         source: str | Path | None = None,
         log: Log | None = None,
         detector=None,
+        face_ops=None,
     ) -> None:
         self.config = config
+        self.face_ops = face_ops
         self._log = log or (lambda _msg: None)
         if detector is None:
             from vidrestore.faces.detect import build_detector
@@ -327,8 +332,14 @@ class FaceStage:
                 face.skip = "too small"
                 continue
             face.affine = estimate_affine(face.landmarks, size)
-            face.crop = warp_face(image, face.affine, size)
+            if self.face_ops is None:
+                face.crop = warp_face(image, face.affine, size)
             face.identity = self.identities.conditioning(face, image, job.index)
+        aligned = [face for face in job.faces if face.affine is not None and face.skip is None]
+        if self.face_ops is not None and aligned:
+            job.device = self.face_ops.upload(image)
+            for face, crop in zip(aligned, self.face_ops.align(job.device, [f.affine for f in aligned], size)):
+                face.crop = crop
 
 
 def _identity_encoder(config: FaceConfig, store, device, *, conditioning: bool) -> tuple[FaceEncoder | None, str]:

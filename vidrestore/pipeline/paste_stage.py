@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from vidrestore.faces.device import host_array
 from vidrestore.faces.paste import FaceMasker, PasteConfig, paste_faces
 
 from .contracts import FrameJob
@@ -15,25 +16,40 @@ class PasteStage:
     drops the face's crops to free memory; with ``overlay`` draws boxes, landmarks and track
     ids after pasting. Holds nothing back.
 
+    A job whose frame is on the device (``job.device``, the device face ops) is pasted there
+    and only the changed pixels come back into the host frame (``DeviceFaceOps.paste``).
+
     Args:
         masker: the paste mask maker (``faces.paste.build_masker``); None: the template mask.
         overlay: draw the debugging overlay.
         config: ``PasteConfig`` (interpolation, template mask), or None for defaults.
+        face_ops: the device face ops the face stage used, or None.
     """
 
     name = "paste"
 
     def __init__(self, masker: FaceMasker | None = None, *, overlay: bool = False,
-                 config: PasteConfig | None = None) -> None:
+                 config: PasteConfig | None = None, face_ops=None) -> None:
         self.masker = masker
         self.overlay = overlay
         self.config = config
+        self.face_ops = face_ops
 
     def process(self, jobs: Sequence[FrameJob]) -> list[FrameJob]:
         for job in jobs:
             if any(f.restored is not None for f in job.faces):
-                for box in paste_faces(job.frame.image, job.faces, self.masker, self.config):
+                if job.device is not None and self.face_ops is not None:
+                    boxes = self.face_ops.paste(job.device, job.frame.image, job.faces, self.masker)
+                else:
+                    if job.device is not None:
+                        job.device.wait_here()  # its restored faces are read on this stream
+                    for face in job.faces:
+                        if face.restored is not None:
+                            face.restored = host_array(face.restored)
+                    boxes = paste_faces(job.frame.image, job.faces, self.masker, self.config)
+                for box in boxes:
                     job.frame.touch(*box)
+            job.device = None
             if self.overlay and job.faces:
                 from vidrestore.faces.overlay import draw_overlay
 
