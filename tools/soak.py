@@ -126,7 +126,7 @@ def summarize(rows: list[dict]) -> dict:
         return {}
     rows = sorted(rows, key=lambda r: r["t"])
     end = rows[-1]["t"] or 1.0
-    quarter = lambda a, b: [r["rss_mib"] for r in rows if a * end <= r["t"] <= b * end] or [0.0]  # noqa: E731
+    quarter = lambda a, b, key="rss_mib": [r[key] for r in rows if a * end <= r["t"] <= b * end] or [0]  # noqa: E731
     pick = lambda r: {k: r[k] for k in ("t", "rss_mib", "hwm_mib", "threads", "fds")}  # noqa: E731
     second, last = quarter(0.25, 0.5), quarter(0.75, 1.0)
     return {
@@ -137,6 +137,12 @@ def summarize(rows: list[dict]) -> dict:
         "fds_min_max": [min(r["fds"] for r in rows), max(r["fds"] for r in rows)],
         "rss_mib_median_second_quarter": sorted(second)[len(second) // 2],
         "rss_mib_median_last_quarter": sorted(last)[len(last) // 2],
+        # growth shows as a higher maximum late in the run than early (the run's start and
+        # end, where threads and files open and close, are outside these quarters' maxima)
+        "threads_max_second_quarter": max(quarter(0.25, 0.5, "threads")),
+        "threads_max_last_quarter": max(quarter(0.75, 0.95, "threads")),
+        "fds_max_second_quarter": max(quarter(0.25, 0.5, "fds")),
+        "fds_max_last_quarter": max(quarter(0.75, 0.95, "fds")),
     }
 
 
