@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 
-from . import lifeline
+from .lifeline import parent_is
 from .ledger import HEARTBEAT_SECONDS, Ledger
 
 PROGRESS_SECONDS = 2.0
@@ -65,7 +65,7 @@ class Heartbeat(threading.Thread):
         written = None
         try:
             while not self._stop_event.wait(self.tick):
-                if not lifeline.parent_is(self.parent):
+                if not parent_is(self.parent):
                     os.kill(os.getpid(), signal.SIGTERM)
                     return
                 watched = self._watched

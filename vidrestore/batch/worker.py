@@ -39,7 +39,7 @@ from typing import Any, Callable
 
 from vidrestore.errors import Interrupted, VidrestoreError, WeightsError
 
-from . import lifeline
+from .lifeline import die_with_parent, parent_is
 from .heartbeat import PROGRESS_SECONDS, Heartbeat  # noqa: F401 - re-exported
 from .identity import FileStamp, ProcessIdentity, content_digest
 from .ledger import ClaimLost, Ledger
@@ -240,8 +240,8 @@ def worker_main(spec: WorkerSpec) -> None:
     """
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides; it sends SIGTERM
-    lifeline.die_with_parent(signal.SIGTERM)
-    if not lifeline.parent_is(spec.coordinator):
+    die_with_parent(signal.SIGTERM)
+    if not parent_is(spec.coordinator):
         sys.exit(Interrupted.exit_code)  # the coordinator died before this worker started
     if spec.gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = spec.gpu  # before torch is imported
