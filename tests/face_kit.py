@@ -98,6 +98,30 @@ def two_face_clip(n: int = 16) -> list[np.ndarray]:
     return frames
 
 
+def grace_hopper() -> np.ndarray:
+    """matplotlib's sample photo of Grace Hopper, RGB (600×512)."""
+    from matplotlib import cbook
+
+    return cv2.cvtColor(cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)), cv2.COLOR_BGR2RGB)
+
+
+def two_people_clip(n: int = 8) -> list[np.ndarray]:
+    """Two different people at once, 256×160: the astronaut moving right, Grace Hopper left."""
+    from skimage import data
+
+    astronaut = cv2.resize(data.astronaut()[30:250, 110:330], (76, 76), interpolation=cv2.INTER_AREA)
+    hopper = cv2.resize(grace_hopper()[40:380, 90:430], (72, 72), interpolation=cv2.INTER_AREA)
+    rng = np.random.default_rng(2)
+    background = cv2.GaussianBlur(rng.normal(110, 12, (160, 256, 3)).clip(0, 255).astype(np.uint8), (0, 0), 3)
+    frames = []
+    for i in range(n):
+        frame = background.copy()
+        frame[10:86, 8 + 3 * i : 84 + 3 * i] = astronaut
+        frame[80:152, 176 - 3 * i : 248 - 3 * i] = hopper
+        frames.append(frame)
+    return frames
+
+
 def blank_face(frames: list[np.ndarray], indices: Iterable[int], clean: list[np.ndarray]) -> list[np.ndarray]:
     """Copies of ``frames`` where ``indices`` show ``clean`` instead (e.g. the background)."""
     out = [f.copy() for f in frames]
@@ -190,6 +214,39 @@ def tiny_arcface_onnx(path: Path) -> Path:
     return path
 
 
+def structure_arcface_onnx(path: Path) -> Path:
+    """A 112×112 → 512 ONNX "ArcFace" that tells people apart a little: the crop pooled to
+    14×14, its mean removed, through a fixed random matrix. Measured with MTCNN crops: the
+    astronaut against herself at another size 0.99, Grace Hopper 0.96, the two 0.47-0.50."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = (np.random.default_rng(0).normal(size=(588, 512)) / np.sqrt(588)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("AveragePool", ["input.1"], ["pooled"], kernel_shape=[8, 8], strides=[8, 8]),
+         helper.make_node("Flatten", ["pooled"], ["flat"]),
+         helper.make_node("ReduceMean", ["flat"], ["mean"], axes=[1], keepdims=1),
+         helper.make_node("Sub", ["flat", "mean"], ["centred"]),
+         helper.make_node("Gemm", ["centred", "W"], ["embedding"])],
+        "structure_arcface",
+        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, ["None", 3, 112, 112])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["None", 512])],
+        [numpy_helper.from_array(w, "W")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture
+def structure_store(tmp_path) -> WeightStore:
+    """A weights folder holding ``structure_arcface_onnx`` under insightface's file name."""
+    structure_arcface_onnx(tmp_path / "sweights" / "w600k_r50.onnx")
+    return permissive_store(tmp_path / "sweights")
+
+
 @pytest.fixture
 def onnx_store(tmp_path) -> WeightStore:
     """A weights folder holding a tiny ArcFace ONNX under insightface's file name."""
@@ -203,6 +260,9 @@ class _Kit:
 
     astronaut_clip = staticmethod(astronaut_clip)
     two_face_clip = staticmethod(two_face_clip)
+    two_people_clip = staticmethod(two_people_clip)
+    grace_hopper = staticmethod(grace_hopper)
+    structure_arcface_onnx = staticmethod(structure_arcface_onnx)
     blank_face = staticmethod(blank_face)
     background_clip = staticmethod(background_clip)
     demo_video = staticmethod(demo_video)

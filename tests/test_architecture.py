@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("engines", ("vidrestore.engines",)),
     ("training", ("vidrestore.training",)),
     ("pipeline", ("vidrestore.settings", "vidrestore.pipeline")),
-    ("app", ("vidrestore.restore_video", "vidrestore.bench", "vidrestore.batch")),
+    ("app", ("vidrestore.restore_video", "vidrestore.restore_images", "vidrestore.bench", "vidrestore.batch")),
     ("cli", ("vidrestore.commands", "vidrestore.cli", "vidrestore.training.cli",
              "vidrestore.training.__main__")),
     ("testkit", ("testkit",)),

@@ -180,8 +180,9 @@ def test_a_webm_output_is_vp9_unless_a_codec_is_given(media, tmp_path):
 
 
 @pytest.mark.parametrize("extra,output,code,words", [
-    (["--reference", "missing.jpg"], "out.mp4", 3, "reference image not found"),
-    (["--reference", "notes.txt"], "out.mp4", 3, "cannot read the reference image"),
+    (["--reference", "missing.jpg"], "out.mp4", 3, "reference 'missing': image not found"),
+    (["--reference", "ann=notes.txt"], "out.mp4", 3, "reference 'ann': cannot read notes.txt: not an image"),
+    (["--reference", "a=x.jpg", "--reference", "a=y.jpg"], "out.mp4", 2, "reference names must differ"),
     ([], "out", 2, "give OUTPUT an extension"),
     ([], "out.xyz", 2, "from the extension '.xyz'"),
     (["--max-frames", "0"], "out.mp4", 2, "--max-frames must be >= 1"),
@@ -192,3 +193,25 @@ def test_bad_options_with_a_real_input_are_one_line(media, tmp_path, extra, outp
     assert result.returncode == code
     assert words in one_line_error(result)
     assert not list(tmp_path.glob("out*")) and not list(tmp_path.glob(".out*"))
+
+
+def test_reference_options_name_their_person(tmp_path):
+    from vidrestore.commands.restore import parse_reference
+    from vidrestore.errors import UsageError
+
+    assert parse_reference("ann=photos/a.jpg") == {"name": "ann", "path": "photos/a.jpg"}
+    assert parse_reference("photos/bob.png") == {"name": "bob", "path": "photos/bob.png"}
+    assert parse_reference("photos/x=y.png") == {"name": "x-y", "path": "photos/x=y.png"}  # a path, not a name
+    odd = tmp_path / "a=b.jpg"
+    odd.write_bytes(b"")
+    assert parse_reference(str(odd))["path"] == str(odd)  # an existing file is a file
+    with pytest.raises(UsageError, match="no image after"):
+        parse_reference("ann=")
+    parser = build_parser(None)
+    args = parse_arguments(parser, ["in.mp4", "-o", "o.mp4", "--reference", "a=1.jpg", "--reference", "2.jpg",
+                                    "--allow-untrained"])
+    from vidrestore.commands.restore import config_from_args
+
+    config = config_from_args(args)
+    assert [(r.name, str(r.path)) for r in config.references] == [("a", "1.jpg"), ("2", "2.jpg")]
+    assert config.allow_untrained

@@ -3,8 +3,10 @@
 Two kinds, in ``<run>/checkpoints/``:
 
 - ``net_g_<step>.pth`` / ``net_g_final.pth``: what the runtime loads with ``--weights``:
-  ``{"params_ema": ..., "params": ...}`` with the registry network's own key names (a
-  Stage I file has the official VQGAN layout of ``vqgan_code1024.pth``).
+  ``{"params_ema": ..., "params": ..., "metadata": ...}`` with the registry network's own key
+  names (a Stage I file has the official VQGAN layout of ``vqgan_code1024.pth``) and the
+  run's ``vidrestore.models.CheckpointMetadata`` (model, network config, stage, step,
+  recognizer, settings) as plain data, which the runtime reads and logs.
 - ``state_<step>.pt``: everything an exact resume needs: step, every trained network, the
   EMA, the optimisers, the gradient scalers and the generators' states.
 """
@@ -22,6 +24,7 @@ import torch
 from torch import nn
 
 from vidrestore.errors import WeightsError
+from vidrestore.models.checkpoint import METADATA_KEY, CheckpointMetadata
 
 _STATE = re.compile(r"state_(\d+)\.pt$")
 
@@ -77,9 +80,28 @@ def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
-def runtime_checkpoint(net: nn.Module, ema: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
-    """``{"params_ema": EMA weights, "params": raw weights}`` (the runtime's format)."""
-    return {"params_ema": cpu_state(ema), "params": cpu_state(net)}
+def runtime_checkpoint(net: nn.Module, ema: nn.Module, metadata: CheckpointMetadata | None = None) -> dict[str, Any]:
+    """``{"params_ema": EMA weights, "params": raw weights[, "metadata": plain data]}`` (the
+    runtime's format)."""
+    out: dict[str, Any] = {"params_ema": cpu_state(ema), "params": cpu_state(net)}
+    if metadata is not None:
+        out[METADATA_KEY] = metadata.to_dict()
+    return out
+
+
+def network_config(net: nn.Module) -> tuple[str, Any]:
+    """``(model name, config)`` of a trained network, as its metadata records it."""
+    from vidrestore.models import CodeFormer, CodeFormerPP, IDCodeFormer, VQAutoEncoder
+
+    if isinstance(net, IDCodeFormer):
+        return "id-codeformer", net.id_config
+    if isinstance(net, CodeFormerPP):
+        return "codeformer++", net.config
+    if isinstance(net, CodeFormer):
+        return "codeformer", net.config
+    if isinstance(net, VQAutoEncoder):
+        return "vqgan", net.vqgan_config
+    raise TypeError(f"{type(net).__name__} is not a network the trainer exports")
 
 
 def state_path(folder: Path, step: int) -> Path:

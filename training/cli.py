@@ -3,6 +3,7 @@
     python -m training STAGE --config configs/training/STAGE.yaml [--set key=value ...]
                              [--resume auto|STATE] [--stop-at STEP]
     python -m training prepare --input RAW --output FACES [--size 512] [--detector auto]
+                               [--identities identity_CelebA.txt [--exclude TEST_LIST]]
     python -m training evaluate --restored DIR --gt DIR [--weights-dir DIR] [--json FILE]
     python -m training smoke-data --output DIR
 
@@ -40,6 +41,11 @@ def _parser() -> ArgumentParser:
     p.add_argument("--detector", default="auto", choices=choices(DetectorName))
     p.add_argument("--min-face", type=float, default=64.0, help="skip faces smaller than this (pixels)")
     p.add_argument("--all-faces", action="store_true", help="keep every face, not only the best")
+    p.add_argument("--identities", type=Path, metavar="LABELS",
+                   help="an identity label file ('<image name> <identity id>' per line, CelebA's "
+                        "identity_CelebA.txt): write the identity layout OUTPUT/<identity>/<image>.png")
+    p.add_argument("--exclude", type=Path, metavar="TEST_LIST",
+                   help="with --identities: leave out the identities of these images (or ids), one per line")
     p.add_argument("--weights-dir", type=Path)
     p = sub.add_parser("evaluate", help="PSNR / SSIM / LPIPS / IDS / LMD of restored faces vs ground truth")
     p.add_argument("--restored", type=Path, required=True)
@@ -62,15 +68,24 @@ def _run(args: argparse.Namespace) -> int:
     from vidrestore.weights import WeightStore
 
     if args.command == "prepare":
-        from vidrestore.training.data.prepare import prepare_folder
+        from vidrestore.training.data.prepare import prepare_folder, prepare_identities
 
+        from vidrestore.errors import UsageError
         from vidrestore.faces.detect import build_detector
 
+        if args.exclude and not args.identities:
+            raise UsageError("--exclude needs --identities (the labels that name each image's person)")
+        if args.identities and args.all_faces:
+            raise UsageError("--identities keeps one face per labelled image; leave out --all-faces")
         store = WeightStore(args.weights_dir, allow_download=False)
         detector = build_detector(args.detector, store)
         print(f"detector: {detector.name}")
-        report = prepare_folder(args.input, args.output, detector, size=args.size, min_face=args.min_face,
-                                all_faces=args.all_faces, log=print)
+        if args.identities:
+            report = prepare_identities(args.input, args.output, detector, args.identities,
+                                        test_list=args.exclude, size=args.size, min_face=args.min_face, log=print)
+        else:
+            report = prepare_folder(args.input, args.output, detector, size=args.size, min_face=args.min_face,
+                                    all_faces=args.all_faces, log=print)
         print(report.line())
         return 0
     if args.command == "evaluate":

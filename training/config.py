@@ -33,6 +33,8 @@ class DataConfig:
     cache_images: keep decoded, resized HQ images in each worker's memory (small sets).
     val_root: validation faces (default: the first ``val_count`` training faces); their LQ
         is made with a fixed seed, so every validation sees the same inputs.
+    val_lq: a folder of given degraded faces matching ``val_root``'s by file name (e.g.
+        CelebA-Test's ``lq`` beside its ``hq``): validation reads these instead of degrading.
     """
 
     root: Path | None = None
@@ -45,11 +47,14 @@ class DataConfig:
     num_workers: int = 2
     cache_images: bool = False
     val_root: Path | None = None
+    val_lq: Path | None = None
     val_count: int = 8
 
     def __post_init__(self) -> None:
         if self.size < 16 or self.batch_size < 1 or self.num_workers < 0 or self.val_count < 0:
             raise ValueError("data: size >= 16, batch_size >= 1, num_workers >= 0, val_count >= 0")
+        if self.val_lq is not None and self.val_root is None:
+            raise ValueError("data.val_lq needs data.val_root (the ground truth of those faces)")
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,18 @@ import torch
 import yaml
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
-from vidrestore.training.data.datasets import FaceDataset, folder_paths, identity_paths
+from vidrestore.training.data.datasets import (
+    FaceDataset,
+    PairedFaceDataset,
+    folder_paths,
+    identity_paths,
+)
 from vidrestore.training.data.sampler import StreamSampler
 from vidrestore.training.data.smoke import make_smoke_dataset
 
 from vidrestore.config import to_mapping
 from vidrestore.errors import ConfigError
+from vidrestore.models.checkpoint import CheckpointMetadata
 from vidrestore.weights import WeightStore
 
 from . import checkpoints as ckpt
@@ -175,7 +181,11 @@ class Trainer:
             if world.is_main:
                 writer = self._tensorboard(run_dir)
                 if cfg.val_every > 0:
-                    val_set = build_dataset(cfg, Path(cfg.data.val_root or cfg.data.root), train=False)
+                    val_set = (PairedFaceDataset(cfg.data.val_lq, cfg.data.val_root, cfg.data.size)
+                               if cfg.data.val_lq is not None else
+                               build_dataset(cfg, Path(cfg.data.val_root or cfg.data.root), train=False))
+                    if cfg.data.val_lq is not None:
+                        self.log(f"validation: given LQ faces {cfg.data.val_lq} against {cfg.data.val_root}")
                     validator = Validator(stage, val_set, cfg.data.val_count, cfg.data.batch_size, self.device,
                                           self.log)
             sums: dict[str, float] = {}
@@ -215,7 +225,7 @@ class Trainer:
             if result.step == cfg.total_steps and world.is_main:
                 last, final = ckpt_dir / f"net_g_{result.step:08d}.pth", ckpt_dir / "net_g_final.pth"
                 result.final_weights = (ckpt.publish_copy(last, final) if last.is_file() else ckpt.save_atomic(
-                    ckpt.runtime_checkpoint(stage.net, ema.module), final))
+                    ckpt.runtime_checkpoint(stage.net, ema.module, self.metadata(result.step)), final))
                 self.log(f"done: {result.final_weights}")
             barrier(world)
             del batches
@@ -264,7 +274,8 @@ class Trainer:
     def _save(self, step: int, folder: Path, ema: EMA) -> Path:
         cfg, path = self.config, ckpt.state_path(folder, step)
         if self.world.is_main:
-            ckpt.save_atomic(ckpt.runtime_checkpoint(self.stage.net, ema.module), folder / f"net_g_{step:08d}.pth")
+            ckpt.save_atomic(ckpt.runtime_checkpoint(self.stage.net, ema.module, self.metadata(step)),
+                             folder / f"net_g_{step:08d}.pth")
             ckpt.save_atomic({
                 "step": step,
                 "stage": self.stage_type.name,
@@ -280,6 +291,16 @@ class Trainer:
             self.log(f"saved {path}")
         barrier(self.world)
         return path
+
+    def metadata(self, step: int) -> CheckpointMetadata:
+        """What a runtime checkpoint of this run records (see ``checkpoints``)."""
+        model, network = ckpt.network_config(self.stage.net)
+        identity = self.stage.identity
+        return CheckpointMetadata(
+            model=model, network=to_mapping(network), stage=self.stage_type.name, run=self.config.name,
+            step=step, recognizer=getattr(identity, "recognizer", None) if identity is not None else None,
+            settings=to_mapping(self.config),
+        )
 
     def _resume(self, resume: Path | str, folder: Path, ema: EMA) -> int:
         if str(resume) == "auto":

@@ -59,6 +59,12 @@ class WeightsMismatchError(WeightsError, ValueError):
     """A checkpoint's tensors do not fit the network strictly (missing, unexpected, shapes)."""
 
 
+class UntrainedWeightsError(WeightsError):
+    """The checkpoint lacks a model's own trained layers (missing, or still at their initial
+    values): the model would only pretend. The message names the weights it needs and the
+    training command that makes them."""
+
+
 class EngineError(VidrestoreError, RuntimeError):
     """An engine backend cannot be built or run on this machine."""
 

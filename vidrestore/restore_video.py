@@ -121,11 +121,11 @@ def restore_video(
     device = resolve_device(config.device)
     store = WeightStore(config.weights_dir, allow_download=config.download)
     notes = Notes(log)
-    reference = _read_reference(config.reference) if config.reference else None
+    references = {r.name: _read_reference(r.name, r.path) for r in config.references}
     if restorer is None:
         restorer = build_restorer(config, store, device, log=notes)
     faces, restore, paste = build_stages(
-        config, store, device, restorer, source=source, reference_image=reference, log=notes,
+        config, store, device, restorer, source=source, references=references, log=notes,
         cache_dir=_face_cache_dir(target) if config.face_cache else None)
 
     clock = clock if clock is not None else StageClock()
@@ -236,15 +236,13 @@ def _face_cache_dir(target: Path) -> Path:
     return target.parent
 
 
-def _read_reference(path: Path) -> np.ndarray:
-    import cv2
+def _read_reference(name: str, path: Path) -> np.ndarray:
+    from .io.image import read_image
 
-    if not Path(path).is_file():
-        raise InputError(f"reference image not found: {path}")
-    image = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_COLOR)  # imread logs to stderr
-    if image is None:
-        raise InputError(f"cannot read the reference image {path} (not an image OpenCV can decode)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    try:
+        return read_image(path)
+    except InputError as exc:
+        raise InputError(f"reference {name!r}: {exc}") from None
 
 
 def _expected_frames(reader: VideoReader, max_frames: int | None) -> int | None:

@@ -21,6 +21,23 @@ from .names import DeviceName, EngineName, FaceOpsName, ModelName, PrecisionName
 
 
 @dataclass(frozen=True)
+class ReferencePhoto:
+    """A photo of one person (``--reference NAME=IMAGE``).
+
+    Attributes:
+        name: what the face report calls the person.
+        path: the image; its largest face gives the identity vector.
+    """
+
+    name: str
+    path: Path
+
+    def __post_init__(self) -> None:
+        if not self.name or "=" in self.name:
+            raise ConfigError(f"a reference needs a name without '=', got {self.name!r}")
+
+
+@dataclass(frozen=True)
 class RestoreConfig:
     """One restoration run's settings.
 
@@ -41,7 +58,11 @@ class RestoreConfig:
         faces: the face stage.
         paste: how restored faces are blended back (mask, its shape, erosion and feather).
         overlay: draw what the face stage found (boxes, landmarks, track ids).
-        reference: an image of the person, whose identity conditions ``id-codeformer``.
+        references: photos of people (``ReferencePhoto``): each conditions ``id-codeformer`` on
+            the tracks whose identity matches it; other tracks use their own identity.
+        allow_untrained: run a model whose own layers are untrained as its base model
+            (ID-CodeFormer as CodeFormer, CodeFormer++ as its faithful output) instead of
+            stopping (see ``pipeline.build``).
         face_cache: keep the face stage's results beside the output for re-runs.
         queue_size: jobs per queue between stages (memory vs. overlap).
         face_ops: where alignment and paste-back run: ``opencv`` (on the host), ``torch``
@@ -62,7 +83,8 @@ class RestoreConfig:
     faces: FaceConfig = field(default_factory=FaceConfig)
     paste: PasteConfig = field(default_factory=PasteConfig)
     overlay: bool = False
-    reference: Path | None = None
+    references: tuple[ReferencePhoto, ...] = ()
+    allow_untrained: bool = False
     face_cache: bool = True
     queue_size: int = 4
     face_ops: FaceOpsName = "auto"
@@ -79,6 +101,9 @@ class RestoreConfig:
             raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
         if self.queue_size < 1:
             raise ConfigError(f"queue size must be >= 1, got {self.queue_size}")
+        names = [r.name for r in self.references]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"reference names must differ, got {', '.join(names)}")
 
     def batch_for(self, device) -> int:
         """Faces per network call on ``device``: ``batch_size``, else 1 on a CPU (measured:

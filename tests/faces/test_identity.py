@@ -170,24 +170,86 @@ def test_stage_sets_one_unit_vector_per_track_updated_online(kit, detector, onnx
     assert report["identity_backend"] == "arcface-onnx"
 
 
-def test_reference_photo_conditions_every_face(kit, detector, onnx_store):
+def test_a_reference_photo_conditions_only_the_tracks_it_matches(kit, detector, onnx_store):
     from skimage import data
 
     photo = data.astronaut()
-    stage = FaceStage(_config(), onnx_store, detector=detector, reference_image=photo)
+    stage = FaceStage(_config(), onnx_store, detector=detector, references={"astronaut": photo})
     expected = stage.encoder.embed(photo, [_largest(detector, photo)])[0]
     out = kit.run_stage(stage, kit.two_face_clip(4))
     faces = [f for job in out for f in job.faces]
     assert len(faces) == 8
-    for f in faces:
+    matches = stage.identities.matches()
+    for f in faces:  # the colour-mean test ArcFace finds both astronauts alike: both match
+        assert matches[f.track_id].matched and matches[f.track_id].name == "astronaut"
         np.testing.assert_array_equal(f.identity, expected)
-    assert "reference" in stage.summary
+    assert "references astronaut" in stage.summary
+    tracks = stage.report()["tracks"]
+    assert {t["reference"] for t in tracks} == {"astronaut"} and all(t["reference_cosine"] > 0.3 for t in tracks)
+    strict = FaceStage(_config(identity=IdentityConfig(reference_threshold=1.0)), onnx_store, detector=detector,
+                       references={"astronaut": photo})
+    out = kit.run_stage(strict, kit.two_face_clip(4))
+    for f in (f for job in out for f in job.faces):  # no track reaches the threshold: their own vector
+        np.testing.assert_array_equal(f.identity, strict.identities.vector(f.track_id))
+        assert not np.array_equal(f.identity, expected)
+    assert all(t["reference"] is None for t in strict.report()["tracks"])
 
 
-def test_reference_without_a_face_is_an_input_error(detector, onnx_store):
-    with pytest.raises(InputError):
+def test_each_reference_conditions_the_track_of_its_person(kit, detector, structure_store):
+    from skimage import data
+
+    photos = {"astronaut": data.astronaut(), "hopper": kit.grace_hopper()}
+    config = _config(identity=IdentityConfig(reference_threshold=0.8))
+    stage = FaceStage(config, structure_store, detector=detector, references={"hopper": photos["hopper"]})
+    out = kit.run_stage(stage, kit.two_people_clip(6))
+    by_x = {f.track_id: f.box[0] for f in out[0].faces}
+    astronaut, hopper = sorted(by_x, key=by_x.get)  # she starts on the left
+    hopper_vector = stage.references["hopper"]
+    for f in (f for job in out for f in job.faces):
+        if f.track_id == hopper:
+            np.testing.assert_array_equal(f.identity, hopper_vector)
+        else:  # no reference of hers: her own identity
+            np.testing.assert_array_equal(f.identity, stage.identities.vector(astronaut))
+    tracks = {t["id"]: t for t in stage.report()["tracks"]}
+    assert tracks[hopper]["reference"] == "hopper" and tracks[hopper]["reference_cosine"] > 0.8
+    assert tracks[astronaut]["reference"] is None and tracks[astronaut]["reference_cosine"] < 0.8
+    both = FaceStage(config, structure_store, detector=detector, references=photos)
+    out = kit.run_stage(both, kit.two_people_clip(6))
+    names = {both.identities.match(f.track_id).name for f in out[0].faces}
+    assert names == {"astronaut", "hopper"}
+    for f in (f for job in out for f in job.faces):
+        np.testing.assert_array_equal(f.identity, both.references[both.identities.match(f.track_id).name])
+
+
+def test_a_matched_track_keeps_its_reference(kit):
+    class Encoder:  # vectors by face score: whatever a test sets
+        name, dim, conditioning, match_threshold, match_margin = "fake", 3, True, 0.5, 0.1
+
+        def embed(self, image, faces):
+            return np.array([[np.cos(f.score), np.sin(f.score), 0.0] for f in faces], np.float32)
+
+    from vidrestore.faces.face import Face
+    from vidrestore.faces.identity import TrackIdentities
+
+    ids = TrackIdentities(Encoder(), references={"a": np.array([1.0, 0, 0], np.float32),
+                                                  "b": np.array([0, 1.0, 0], np.float32)})
+    image = np.zeros((64, 64, 3), np.uint8)
+    face = Face(np.array([0, 0, 60, 60], np.float32), np.zeros((5, 2), np.float32), 0.2, track_id=3)
+    ids.add(3, 0, Encoder().embed(image, [face])[0], 1.0)
+    assert ids.match(3) == ("a", pytest.approx(np.cos(0.2), abs=1e-4), True)
+    ids.add(3, 5, np.array([0.0, 1.0, 0.0]), 100.0)  # later views drift towards b...
+    assert ids.match(3).name == "a"  # ...but a match sticks: no swapping mid-track
+    ids.add(4, 0, np.array([0.6, -0.8, 0.0]), 1.0)
+    assert ids.match(4) == ("a", pytest.approx(0.6, abs=1e-4), True)
+    ids.add(5, 0, np.array([0.0, 0.0, 1.0]), 1.0)
+    assert not ids.match(5).matched  # compared, below the threshold: its own vector
+    assert sorted(ids.matches()) == [3, 4, 5]
+
+
+def test_reference_without_a_face_is_an_input_error_naming_it(detector, onnx_store):
+    with pytest.raises(InputError, match="reference 'blank'.*no face"):
         FaceStage(_config(), onnx_store, detector=detector,
-                  reference_image=np.full((100, 100, 3), 90, np.uint8))
+                  references={"blank": np.full((100, 100, 3), 90, np.uint8)})
 
 
 def test_conditioning_needs_arcface_weights(detector, empty_store):
@@ -247,19 +309,25 @@ def test_the_conditioning_backend_is_arcface_or_a_clear_error(tmp_path, empty_st
     assert conditioning_backend("arcface-onnx", empty_store) == "arcface-onnx"
 
 
-def test_an_identity_model_without_arcface_stops_before_building_its_engine(media, tmp_path, monkeypatch):
+@pytest.mark.parametrize("recorded", [False, True], ids=["no-recognizer-recorded", "recognizer-recorded"])
+def test_an_identity_model_without_arcface_stops_before_building_its_engine(media, tmp_path, monkeypatch, recorded):
     import vidrestore.pipeline.build
+    from checkpoint_kit import tiny_trained
     from vidrestore.config import from_mapping
+    from vidrestore.models import Recognizer
     from vidrestore.restore_video import restore_video
     from vidrestore.settings import RestoreConfig
 
     def built(*args, **kwargs):
         raise AssertionError("the engine was built before the missing weights were noticed")
 
-    monkeypatch.setattr(vidrestore.pipeline.build, "load_network", built)  # the start of the long part
+    monkeypatch.setattr(vidrestore.pipeline.build, "build_engine", built)  # the start of the long part
     monkeypatch.setenv("VIDRESTORE_CACHE_DIR", str(tmp_path / "cache"))  # not this machine's cache
-    config = from_mapping(RestoreConfig, {"model": "id-codeformer", "download": False,
+    recognizer = Recognizer("arcface-ir-se50", "recognition_arcface_ir_se50.pth") if recorded else None
+    weights = tiny_trained(tmp_path / "idcf.pth", "id-codeformer", recognizer=recognizer)
+    config = from_mapping(RestoreConfig, {"model": "id-codeformer", "download": False, "weights": str(weights),
                                           "weights_dir": str(tmp_path / "none")})
-    with pytest.raises(MissingWeightsError, match="ArcFace"):
+    words = "recognizer it was trained with.*recognition_arcface_ir_se50.pth" if recorded else "ArcFace"
+    with pytest.raises(MissingWeightsError, match=words):
         restore_video(media.plain(frames=4), tmp_path / "out.mp4", config)
     assert not list(tmp_path.glob("*out*"))

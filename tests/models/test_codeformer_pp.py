@@ -9,6 +9,7 @@ from vidrestore.models import CodeFormer, CodeFormerPP
 from vidrestore.models.dam import warp
 from vidrestore.models.registry import build_model, get_spec
 from vidrestore.models.seeded import fill_seeded
+from vidrestore.models.tgrn import DynamicFusion, TextureAttention, TextureGuidedRestoration
 
 
 @pytest.fixture
@@ -69,13 +70,56 @@ def test_warp_keeps_pixel_accuracy_in_bf16():
     assert torch.equal(same, image)  # a bf16 grid would be off by up to a pixel near the edges
 
 
-def test_fresh_dam_is_close_to_the_identity_warp(faces64):
+def test_fresh_dam_and_tgrn_are_exactly_the_identity_warp_and_a_zero_residual(faces64):
     net = build_model("codeformer++", tiny=True).eval()
     fill_seeded(net.codeformer)  # trained-like CodeFormer, freshly initialised DAM / TGRN
     with torch.no_grad():
         out = net(faces64)
-    assert out.flow.abs().max() < 0.05
-    assert (out.warped - out.generative).abs().mean() < 0.05
+    assert torch.equal(out.flow, torch.zeros_like(out.flow))
+    torch.testing.assert_close(out.warped, out.generative, rtol=0, atol=1e-5)
+    assert torch.equal(out.image, out.faithful)  # the zero output convolution adds exactly nothing
+    assert net.untrained_parts() == ("DAM", "TGRN")
+    fill_seeded(net)
+    assert net.untrained_parts() == ()
+
+
+def test_tgrn_has_three_levels_each_with_texture_attention_and_dynamic_fusion():
+    tgrn = TextureGuidedRestoration()  # the default: three levels, 8×8 windows
+    assert len(tgrn.fusions) == 3 and [f.attention.window for f in tgrn.fusions] == [8, 8, 8]
+    fill_seeded(tgrn)
+    gen = torch.Generator().manual_seed(3)
+    faithful, warped = torch.rand(1, 3, 64, 64, generator=gen) * 2 - 1, torch.rand(1, 3, 64, 64, generator=gen) * 2 - 1
+    with torch.no_grad():
+        fused = tgrn.fused_features(faithful, warped)
+        assert [tuple(f.shape[1:]) for f in fused] == [(32, 64, 64), (64, 32, 32), (128, 16, 16)]
+        changed = tgrn.fused_features(faithful, warped.flip(-1))
+    for level, (a, b) in enumerate(zip(fused, changed)):  # every level takes texture in
+        assert (a - b).abs().max() > 1e-4, level
+
+
+def test_texture_attention_stays_inside_its_windows():
+    attention = TextureAttention(32, heads=2, window=4)
+    fill_seeded(attention)
+    content, texture = torch.randn(1, 32, 16, 16), torch.randn(1, 32, 16, 16)
+    swapped = texture.clone()  # swap a pixel of window (0, 0) with one of window (2, 2):
+    swapped[..., 1, 1], swapped[..., 9, 9] = texture[..., 9, 9], texture[..., 1, 1]  # same statistics
+    with torch.no_grad():
+        diff = (attention(content, texture) - attention(content, swapped)).abs().amax(dim=1)[0]
+    inside = torch.zeros(16, 16, dtype=torch.bool)
+    inside[0:4, 0:4] = inside[8:12, 8:12] = True
+    assert diff[inside].max() > 1e-4 and diff[~inside].max() < 1e-6
+
+
+def test_dynamic_fusion_gates_between_content_and_texture():
+    fusion = DynamicFusion(32, heads=2, window=4)
+    fill_seeded(fusion)
+    content, texture = torch.randn(1, 32, 8, 8), torch.randn(1, 32, 8, 8)
+    with torch.no_grad():
+        attended = fusion.attention(content, texture)
+        for bias, expected in ((-1e4, content), (1e4, attended)):  # gate shut / open
+            torch.nn.init.zeros_(fusion.gate.weight)
+            torch.nn.init.constant_(fusion.gate.bias, bias)
+            torch.testing.assert_close(fusion(content, texture), expected, rtol=0, atol=1e-5)
 
 
 def test_texture_comes_from_the_warped_image(net, faces64):

@@ -176,3 +176,32 @@ def test_a_checkpoint_of_another_model_is_rejected(tiny, tmp_path):
     torch.save(tiny("codeformer++").state_dict(), path)
     with pytest.raises(WeightsMismatchError, match="unexpected"):
         load_checkpoint(build_model("id-codeformer", tiny=True), path)
+
+
+def test_checkpoint_metadata_is_read_from_torch_and_safetensors_files(tiny, tmp_path):
+    from safetensors.torch import save_file
+
+    from vidrestore.config import to_mapping
+    from vidrestore.errors import WeightsError
+    from vidrestore.models import CheckpointMetadata, Recognizer, read_checkpoint
+    from vidrestore.models.registry import load_model
+
+    net = tiny("id-codeformer")
+    meta = CheckpointMetadata("id-codeformer", to_mapping(net.id_config), stage="cft", run="r", step=7,
+                              recognizer=Recognizer("arcface-ir-se50", "recognition_arcface_ir_se50.pth", "ab" * 32),
+                              settings={"name": "r", "seed": 0})
+    torch.save({"params_ema": net.state_dict(), "metadata": meta.to_dict()}, tmp_path / "a.pth")
+    save_file(net.state_dict(), str(tmp_path / "a.safetensors"),
+              metadata={"vidrestore": __import__("json").dumps(meta.to_dict())})
+    for name in ("a.pth", "a.safetensors"):
+        checkpoint = read_checkpoint(tmp_path / name)
+        assert checkpoint.metadata == meta and "metadata" not in checkpoint.state_dict
+        built, report = load_model("id-codeformer", tmp_path / name)
+        assert built.id_config == net.id_config and report.complete and report.metadata == meta
+        assert "stage cft (run r, step 7), recognizer arcface-ir-se50" in report.summary()
+    torch.save({"params_ema": net.state_dict(), "metadata": {"model": "x", "bogus": 1}}, tmp_path / "bad.pth")
+    with pytest.raises(WeightsError, match="bogus"):
+        read_checkpoint(tmp_path / "bad.pth")
+    torch.save({"params_ema": net.state_dict(), "metadata": {"model": "x", "format": 99}}, tmp_path / "new.pth")
+    with pytest.raises(WeightsError, match="format 99"):
+        read_checkpoint(tmp_path / "new.pth")

@@ -18,7 +18,7 @@ from vidrestore.training.data import (
 from vidrestore.training.data.degradations import gaussian_kernel
 
 from vidrestore.config import from_mapping
-from vidrestore.errors import ConfigError
+from vidrestore.errors import ConfigError, InputError
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +39,11 @@ def test_degradation_is_a_function_of_the_seed(face):
 
 
 def test_degradation_draws_stay_in_the_default_ranges(face):
-    cfg = DegradationConfig()  # the official Stage II ranges
+    cfg = DegradationConfig()  # the official Stage II options: no colour jitter, no grey
     assert (cfg.kernel_size, cfg.blur_sigma, cfg.downsample, cfg.noise, cfg.jpeg) == (41, (1, 15), (4, 30), (0, 20), (30, 80))
+    assert (cfg.color_jitter_prob, cfg.gray_prob, cfg.gray_gt) == (0.0, 0.0, False)
     small = face[::4, ::4].copy()  # the draws do not depend on the size; keep it cheap
-    kinds, grays, jitters = set(), 0, 0
+    kinds = set()
     for seed in range(60):
         _, gt, p = degrade(small, cfg, np.random.default_rng(seed))
         assert p.sigma is not None and all(1 <= s <= 15 for s in p.sigma)
@@ -50,13 +51,26 @@ def test_degradation_draws_stay_in_the_default_ranges(face):
         if p.kernel == "iso":
             assert p.sigma[0] == p.sigma[1] and p.theta == 0
         kinds.add(p.kernel)
+        assert p.jitter is None and not p.gray and np.array_equal(gt, small)  # the GT is untouched
+    assert kinds == {"iso", "aniso"}
+
+
+def test_colour_jitter_and_grey_are_named_options_on_the_lq_only(face):
+    small = face[::4, ::4].copy()
+    cfg = DegradationConfig(color_jitter_prob=0.5, gray_prob=0.5)
+    jitters = grays = 0
+    for seed in range(40):
+        lq, gt, p = degrade(small, cfg, np.random.default_rng(seed))
+        np.testing.assert_array_equal(gt, small)  # official: "only for lq"
         if p.jitter is not None:
             jitters += 1
             assert all(abs(s) <= 20 for s in p.jitter)
         if p.gray:
             grays += 1
-            assert np.allclose(gt[..., 0], gt[..., 1])
-    assert kinds == {"iso", "aniso"} and 5 <= jitters <= 35 and grays <= 5
+            assert np.allclose(lq[..., 0], lq[..., 1])
+    assert 8 <= jitters <= 32 and 8 <= grays <= 32
+    _, gt, p = degrade(small, DegradationConfig(gray_prob=1.0, gray_gt=True), np.random.default_rng(0))
+    assert p.gray and np.allclose(gt[..., 0], gt[..., 2])  # the deviation, when asked for
 
 
 def test_gaussian_kernel_is_normalised_and_oriented():
@@ -119,3 +133,30 @@ def test_identity_layout_gives_reference_of_the_same_person(smoke_root):
         same = [ds.face(j) for j in range(len(ds)) if persons[j] == persons[index] and j != index]
         ref = sample["ref"].permute(1, 2, 0).numpy() * 0.5 + 0.5
         assert any(np.allclose(ref, s, atol=1e-6) for s in same)
+
+
+def test_validation_reads_a_given_lq_gt_pair_instead_of_degrading(tiny_config, smoke_root, tmp_path):
+    from vidrestore.training.data.datasets import PairedFaceDataset
+    from vidrestore.training.stages import STAGES
+    from vidrestore.training.trainer import Trainer
+
+    gt, lq = tmp_path / "celeba_test" / "hq", tmp_path / "celeba_test" / "lq"
+    gt.mkdir(parents=True)
+    lq.mkdir()
+    for i, path in enumerate(sorted((smoke_root / "val").glob("*.png"))[:2]):
+        image = cv2.resize(cv2.imread(str(path)), (64, 64), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(gt / f"{i:04d}.png"), image)
+        cv2.imwrite(str(lq / f"{i:04d}.png"), cv2.GaussianBlur(image, (0, 0), 2))
+    pairs = PairedFaceDataset(lq, gt, 64)
+    sample = pairs[(7, 1)]
+    assert torch.equal(sample["ref"], sample["lq"]) and sample["index"] == 1
+    blurred = cv2.GaussianBlur(cv2.imread(str(gt / "0001.png")), (0, 0), 2)[..., ::-1].astype(np.float32) / 255
+    np.testing.assert_allclose(sample["lq"].permute(1, 2, 0).numpy(), blurred * 2 - 1, atol=1e-6)  # as given
+    lines = []
+    cfg = tiny_config("transformer", total_steps=1, val_every=1,
+                      data={"val_root": str(gt), "val_lq": str(lq), "val_count": 2})
+    result = Trainer(STAGES["transformer"], cfg, log=lines.append).run()
+    assert result.validations and any("given LQ faces" in line for line in lines)
+    (lq / "0002.png").write_bytes((lq / "0001.png").read_bytes())
+    with pytest.raises(InputError, match="no ground truth"):
+        PairedFaceDataset(lq, gt, 64)

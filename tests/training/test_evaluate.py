@@ -101,3 +101,35 @@ def test_prepare_aligns_raw_photos_like_the_runtime(tmp_path, capsys):
     assert written.shape == (128, 128, 3)
     assert np.abs(written.astype(int) - np.rint(expected * 255).astype(int)).max() <= 1
     shutil.rmtree(tmp_path / "raw")
+
+
+def test_prepare_builds_the_identity_layout_from_celeba_labels_leaving_out_test_people(tmp_path, capsys):
+    import skimage.data
+    from matplotlib import cbook
+
+    raw = tmp_path / "img_align_celeba"
+    raw.mkdir()
+    astronaut = skimage.data.astronaut()[..., ::-1]
+    hopper = cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    for name, image in (("000001.jpg", astronaut), ("000002.jpg", cv2.flip(astronaut, 1)),
+                        ("000003.jpg", hopper), ("000004.jpg", cv2.flip(hopper, 1)),
+                        ("000005.jpg", cv2.resize(astronaut, (400, 400))), ("000006.jpg", hopper)):
+        cv2.imwrite(str(raw / name), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    labels = tmp_path / "identity_CelebA.txt"
+    labels.write_text("000001.jpg 10\n000002.jpg 10\n000003.jpg 20\n000004.jpg 20\n000005.jpg 30\n")
+    test_list = tmp_path / "test.txt"
+    test_list.write_text("000003.jpg\n")  # a test image: its person (20) is left out entirely
+    out = tmp_path / "persons"
+    code = main(["prepare", "--input", str(raw), "--output", str(out), "--identities", str(labels),
+                 "--exclude", str(test_list), "--detector", "mtcnn", "--size", "64",
+                 "--weights-dir", str(tmp_path / "none")])
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert code == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == ["10/000001.png", "10/000002.png"]
+    assert "1 identities kept, 2 images of test identities left out, 1 without a label" in line
+    assert "1 identities with one image dropped" in line  # person 30 has one photo: no reference
+    from vidrestore.training.data.datasets import identity_paths
+
+    paths, persons, names = identity_paths(out)
+    assert names == ["10"] and persons == [0, 0]
+    assert main(["prepare", "--input", str(raw), "--output", str(out), "--exclude", str(test_list)]) == 2

@@ -32,7 +32,7 @@ def test_resume_continues_exactly_where_it_stopped(tiny_config, tmp_path, worker
     # Stage III exercises the most state: G and D (GAN from step 2), two Adam states, the
     # EMA, per-sample w draws, code-only steps on the heavy LQ, gradient clipping.
     common = {"total_steps": 6, "grad_clip": 1.0, "data": {"num_workers": workers},
-              "losses": {"w_range": [0.5, 1.3], "large_every": 3}}
+              "losses": {"w_schedule": "uniform", "w_range": [0.5, 1.3], "large_every": 3}}
     straight = _run(tiny_config("cft", name="straight", **common), "cft")
     cfg = tiny_config("cft", name="split", **common)
     first = _run(cfg, "cft", stop_at=3)
@@ -40,8 +40,11 @@ def test_resume_continues_exactly_where_it_stopped(tiny_config, tmp_path, worker
     second = _run(cfg, "cft", resume="auto")
     assert second.step == 6
     assert [h for h in straight.history if h["step"] > 3] == second.history
-    _assert_same_tree(torch.load(straight.final_weights, weights_only=True),
-                      torch.load(second.final_weights, weights_only=True), "weights")
+    weights_a = torch.load(straight.final_weights, weights_only=True)
+    weights_b = torch.load(second.final_weights, weights_only=True)
+    meta_a, meta_b = weights_a.pop("metadata"), weights_b.pop("metadata")  # the runs' names differ
+    assert meta_a["step"] == meta_b["step"] == 6 and meta_a["network"] == meta_b["network"]
+    _assert_same_tree(weights_a, weights_b, "weights")
     a = torch.load(straight.last_state, weights_only=True)
     b = torch.load(second.last_state, weights_only=True)
     for key in ("step", "nets", "ema", "optimizers", "scalers"):

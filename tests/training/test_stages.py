@@ -56,7 +56,11 @@ def test_stage_runs_validates_and_saves_runtime_weights(tiny_config, stage, mode
     report = load_into_runtime(stage, model, result.final_weights)
     assert report.complete and report.param_key == "params_ema"
     saved = torch.load(result.final_weights, weights_only=True)
-    assert set(saved) == {"params_ema", "params"} and saved["params"].keys() == saved["params_ema"].keys()
+    assert set(saved) == {"params_ema", "params", "metadata"} and saved["params"].keys() == saved["params_ema"].keys()
+    meta = saved["metadata"]  # what the run time reads: the model, its network, the stage, the run
+    assert (meta["model"], meta["stage"], meta["step"], meta["run"]) == (
+        "vqgan" if stage == "vqgan" else model, stage, 3, cfg.name)
+    assert meta["settings"]["total_steps"] == 3 and meta["network"]
 
 
 LEARNS = [  # (stage, model, the loss that must fall)

@@ -12,6 +12,9 @@ Layouts:
   ``ref`` = another HQ image of the same person, ``lq`` = the degraded image, ``hq`` = its
   ground truth. Persons with a single image are skipped (no reference to pair with).
 
+``PairedFaceDataset`` reads a given LQ / GT folder pair instead (the CelebA-Test protocol:
+fixed degraded inputs, matched to their ground truth by file name) for validation.
+
 Tensors are ``3×S×S`` float32 in [-1, 1] (the networks' range).
 """
 
@@ -173,3 +176,33 @@ def identity_paths(root: Path) -> tuple[list[Path], list[int], list[str]]:
     if not names:
         raise InputError(f"{root}: identity layout needs sub-folders (one per person) with >= 2 images each")
     return paths, persons, names
+
+
+class PairedFaceDataset(Dataset):
+    """Given LQ faces and their ground truth, matched by file stem (``lq/x.png`` ↔ ``gt/x.png``).
+
+    Samples are ``{"hq", "lq", "ref", "index"}`` whatever the key (no degradation, no flip);
+    ``ref`` is the LQ face itself: the blind identity, since a paired test set holds no other
+    photo of the person. Keys may be ``(epoch, index)`` pairs like ``FaceDataset``'s.
+
+    Raises InputError when a folder is missing, empty, or an LQ face has no ground truth.
+    """
+
+    def __init__(self, lq_root: Path, gt_root: Path, size: int) -> None:
+        lq = {p.stem: p for p in folder_paths(lq_root)}
+        gt = {p.stem: p for p in folder_paths(gt_root)}
+        missing = sorted(set(lq) - set(gt))
+        if missing:
+            raise InputError(f"{len(missing)} LQ faces of {lq_root} have no ground truth in {gt_root} "
+                             f"(e.g. {missing[0]})")
+        self.pairs = [(lq[name], gt[name]) for name in sorted(lq)]
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, key: Key | int) -> dict[str, Any]:
+        index = key if isinstance(key, int) else key[1]
+        lq_path, gt_path = self.pairs[index]
+        lq = to_tensor(read_face(lq_path, self.size))
+        return {"hq": to_tensor(read_face(gt_path, self.size)), "lq": lq, "ref": lq, "index": index}

@@ -1,9 +1,12 @@
 """CodeFormer's degradation model: blur → downsample → noise → JPEG → upsample, colour jitter, grey.
 
-The defaults are the official Stage II ranges (RESEARCH.md §3): Gaussian blur with a 41-tap
-isotropic or anisotropic kernel (σ 1–15 px), downsampling 4–30×, Gaussian noise σ 0–20 (8-bit
-units), JPEG quality 30–80, colour jitter (a per-channel shift of up to 20, probability 0.3)
-and greyscale (probability 0.01, applied to the ground truth too).
+The defaults are the official Stage II options (sczhou/CodeFormer options/CodeFormer_stage2.yml):
+Gaussian blur with a 41-tap isotropic or anisotropic kernel (probability 0.5 each, σ 1–15 px),
+downsampling 4–30×, Gaussian noise σ 0–20 (8-bit units), JPEG quality 30–80. The official
+option files set no colour jitter and no greyscale, and the official datasets
+(``basicsr/data/ffhq_blind_dataset.py``) default them to off and apply them to the LQ input
+only; here too they are off by default (``color_jitter_prob``, ``gray_prob`` 0). ``gray_gt``
+(greying the ground truth as well when greyscale is drawn) is a deviation, off by default.
 
 Everything random is drawn from the ``numpy.random.Generator`` passed in, so one seed gives
 one result, in a DataLoader worker or not. Images are H×W×3 float32 RGB in [0, 1].
@@ -30,7 +33,8 @@ class DegradationConfig:
     blur_sigma: σ range in pixels. downsample: scale factor range (≥ 1).
     noise: Gaussian noise σ range in 8-bit units. jpeg: quality range (1–100).
     color_jitter_prob / color_jitter_shift: chance and size (8-bit units) of a per-channel
-        shift of the LQ. gray_prob: chance of greyscale; ``gray_gt`` greys the ground truth too.
+        shift of the LQ (official: off; 20 when used). gray_prob: chance of a greyscale LQ
+        (official: off); ``gray_gt`` greys the ground truth too (not official).
     """
 
     blur_prob: float = 1.0
@@ -41,10 +45,10 @@ class DegradationConfig:
     downsample: tuple[float, float] = (4.0, 30.0)
     noise: tuple[float, float] = (0.0, 20.0)
     jpeg: tuple[int, int] = (30, 80)
-    color_jitter_prob: float = 0.3
+    color_jitter_prob: float = 0.0
     color_jitter_shift: float = 20.0
-    gray_prob: float = 0.01
-    gray_gt: bool = True
+    gray_prob: float = 0.0
+    gray_gt: bool = False
 
     def __post_init__(self) -> None:
         if self.kernel_size < 3 or self.kernel_size % 2 == 0:

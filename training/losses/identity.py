@@ -12,6 +12,7 @@ INITIALISED small conv net for smoke runs only; its "identities" mean nothing.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -21,6 +22,7 @@ from torch import Tensor, nn
 
 from vidrestore.faces.align import ARCFACE_TEMPLATE_112, similarity_lstsq, template
 from vidrestore.models.arcface import load_ir_se50
+from vidrestore.models.checkpoint import STAND_IN_RECOGNIZER, Recognizer
 from vidrestore.weights import WeightStore
 
 from .perceptual import FrozenModule
@@ -57,10 +59,15 @@ def arcface_crops(faces: Tensor) -> Tensor:
 
 
 class IdentityEncoder(FrozenModule):
-    """Base: ``forward(faces B×3×S×S [-1, 1]) -> B×512`` unit vectors; ``loss`` = 1 − cos."""
+    """Base: ``forward(faces B×3×S×S [-1, 1]) -> B×512`` unit vectors; ``loss`` = 1 − cos.
+
+    ``recognizer``: which network this is (``vidrestore.models.Recognizer``), recorded in the
+    checkpoints of the runs that use it.
+    """
 
     is_stand_in = False
     backbone: nn.Module
+    recognizer: Recognizer = Recognizer(STAND_IN_RECOGNIZER)
 
     def forward(self, faces: Tensor) -> Tensor:
         return F.normalize(self.backbone(arcface_crops(faces)).float(), dim=-1)
@@ -74,9 +81,10 @@ class IdentityEncoder(FrozenModule):
 class ArcFaceEncoder(IdentityEncoder):
     """facexlib's IR-SE50 ArcFace loaded strictly from ``path`` (``vidrestore.models.arcface``)."""
 
-    def __init__(self, path) -> None:
+    def __init__(self, path, sha256: str | None = None) -> None:
         super().__init__()
         self.backbone = load_ir_se50(path)
+        self.recognizer = Recognizer("arcface-ir-se50", Path(path).name, sha256)
         self.freeze()
 
 
@@ -116,4 +124,4 @@ def build_identity(store: WeightStore, *, stand_in: bool, log: Callable[[str], N
         return StandInEncoder()
     path = store.require("arcface-ir-se50")
     log(f"identity: ArcFace IR-SE50 ({path})")
-    return ArcFaceEncoder(path)
+    return ArcFaceEncoder(path, store.sha256(path))

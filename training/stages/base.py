@@ -7,6 +7,7 @@ optimises (``g`` always, ``d`` for GAN stages), computes one step's losses calli
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Protocol
 
@@ -69,6 +70,7 @@ class Stage:
     perceptual: FrozenModule | None = None
     identity: IdentityEncoder | None = None
     with_identity: bool = False
+    identity_weight: float = 0.0
 
     def __init__(self, cfg: TrainConfig, ctx: TrainerContext) -> None:
         self.cfg, self.ctx = cfg, ctx
@@ -122,11 +124,15 @@ class Stage:
     def build_identity(self) -> IdentityEncoder:
         return build_identity(self.ctx.store, stand_in=self.cfg.smoke, log=self.ctx.log).to(self.ctx.device)
 
-    def use_identity_if_conditioned(self) -> None:
-        """For an ID-CodeFormer ``net``: the identity-grouped data layout, and the frozen
-        ArcFace that conditions on references and gives the identity loss."""
+    def use_identity(self, weight: float | None) -> None:
+        """The identity parts of a stage. An ID-CodeFormer ``net`` is conditioned: the
+        identity-grouped data layout, and the frozen ArcFace that embeds its references. Any
+        network with an identity loss weight ``weight`` > 0 (None: 0.1 for ID-CodeFormer, 0
+        otherwise) gets ``λ_ids·L_ids`` through that ArcFace (ablation B trains CodeFormer
+        with L_ids alone)."""
         self.with_identity = self.needs_identity_layout = isinstance(self.net, IDCodeFormer)
-        if self.with_identity:
+        self.identity_weight = (0.1 if self.with_identity else 0.0) if weight is None else float(weight)
+        if self.with_identity or self.identity_weight > 0:
             self.identity = self.build_identity()
 
     def condition(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -140,9 +146,14 @@ class Stage:
             return self.identity(faces)
 
 
-def build_network(cfg: TrainConfig) -> nn.Module:
-    """The registry network of the run (``full`` or ``tiny``), on the CPU."""
-    return build_model(cfg.model, tiny=cfg.network == "tiny")
+def build_network(cfg: TrainConfig, **changes: Any) -> nn.Module:
+    """The registry network of the run (``full`` or ``tiny``), on the CPU; ``changes``
+    replace fields of its config (e.g. CodeFormer++'s ``use_dam``)."""
+    spec = get_spec(cfg.model)
+    config = spec.tiny_config if cfg.network == "tiny" else spec.default_config
+    if changes:
+        config = dataclasses.replace(config, **changes)
+    return build_model(cfg.model, config)
 
 
 def codeformer_of(net: nn.Module) -> CodeFormer:
@@ -206,10 +217,11 @@ def frozen_vqgan(net: nn.Module, path: Path | None, cfg: TrainConfig, log: Calla
     return vq.eval().requires_grad_(False)
 
 
-def codeformer_pp_network(cfg: TrainConfig, ctx, *, trained: tuple[str, ...], without_init: str) -> nn.Module:
-    """A CodeFormer++ stage's network: ``init`` loaded, only ``trained`` prefixes trainable;
-    a real run without ``init`` logs ``without_init``."""
-    net = build_network(cfg)
+def codeformer_pp_network(cfg: TrainConfig, ctx, *, trained: tuple[str, ...], without_init: str,
+                          **changes: Any) -> nn.Module:
+    """A CodeFormer++ stage's network (config ``changes`` applied): ``init`` loaded, only
+    ``trained`` prefixes trainable; a real run without ``init`` logs ``without_init``."""
+    net = build_network(cfg, **changes)
     if cfg.init is not None:
         load_init(net, cfg.init, cfg, ctx.log)
     elif not cfg.smoke:

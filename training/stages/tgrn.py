@@ -6,6 +6,10 @@ TGRN's output conv, times ``gan``) and the deep metric learning loss: anchor = T
 positive I_AP = facial components of I_F with the texture of I_warp, hard negatives (I_G,
 the degraded input, other faces of the batch); triplet with margin or InfoNCE, on LPIPS
 distances (see ``losses.metric``). ``train_dam`` fine-tunes DAM jointly.
+
+Ablations: ``use_dam: false`` builds the network without DAM (TGRN gets I_G unwarped; the
+checkpoint records it, so the runtime runs it so too), ``losses.metric: 0`` drops the deep
+metric loss.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from vidrestore.training.losses.metric import (
     batch_negatives,
     metric_loss,
 )
+
+from vidrestore.errors import ConfigError
 
 from .base import Stage, codeformer_pp_network
 
@@ -41,6 +47,7 @@ class TGRNLosses(AdversarialLosses):
 class TGRNStageConfig(TrainConfig):
     model: Literal["codeformer++"] = "codeformer++"
     train_dam: bool = False
+    use_dam: bool = True
     optim_g: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, scheduler="cosine", eta_min=1e-6))
     optim_d: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, scheduler="cosine", eta_min=1e-6))
     losses: TGRNLosses = field(default_factory=TGRNLosses)
@@ -53,8 +60,10 @@ class TGRNStage(Stage):
     def __init__(self, cfg: TGRNStageConfig, ctx) -> None:
         super().__init__(cfg, ctx)
         self.losses = cfg.losses
+        if cfg.train_dam and not cfg.use_dam:
+            raise ConfigError(f"{cfg.name}: train_dam needs use_dam")
         self.trained_prefixes = ("tgrn.", "dam.") if cfg.train_dam else ("tgrn.",)
-        self.net = codeformer_pp_network(cfg, ctx, trained=self.trained_prefixes,
+        self.net = codeformer_pp_network(cfg, ctx, trained=self.trained_prefixes, use_dam=cfg.use_dam,
                                          without_init="the frozen CodeFormer part and DAM are random")
         self.build_adversary(self.losses)
 
@@ -71,7 +80,7 @@ class TGRNStage(Stage):
             faithful, generative, _, _ = net.faithful_and_generative(lq)
         faithful, generative = faithful.float(), generative.float()
         with torch.set_grad_enabled(grad_dam), self.ctx.autocast():
-            warped, _ = net.dam(faithful, generative)
+            warped, _ = net.align(faithful, generative)
         return faithful, generative, warped.float()
 
     def train_step(self, batch: dict[str, Tensor], step: int) -> dict[str, Tensor]:

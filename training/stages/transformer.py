@@ -7,9 +7,11 @@ frozen; so do the fusion layers (unused at w = 0).
 
 ID-CodeFormer: the transformer is fed the ArcFace vector of the reference image (another
 photo of the same person) and ``λ_ids·L_ids`` is added, L_ids = 1 − cos(ArcFace(I_res),
-ArcFace(I_h)). I_res is decoded from the predicted codes through the frozen generator; the
+ArcFace(I_h)) (λ_ids 0.1 by default, the weight of the ID-CodeFormer proposal's first
+experiment). I_res is decoded from the predicted codes through the frozen generator; the
 argmax is made differentiable by the straight-through estimator (forward: the chosen codes;
-backward: through the softmax), so L_ids reaches the transformer.
+backward: through the softmax), so L_ids reaches the transformer. ``losses.identity`` > 0
+with ``model: codeformer`` adds L_ids to plain CodeFormer (ablation B).
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ TRAINED = ("encoder.", "position_emb", "feat_emb.", "ft_layers.", "idx_pred_laye
 
 @dataclass(frozen=True)
 class TransformerLosses:
-    """Stage II weights: ``identity`` (λ_ids) only applies to ID-CodeFormer."""
+    """Stage II weights (official: cross-entropy 0.5, latent L2 1.0, options/CodeFormer_stage2.yml)
+    and ``identity`` = λ_ids (None: 0.1 for ID-CodeFormer, 0 for CodeFormer; see ``Stage.use_identity``)."""
 
     cross_entropy: float = 0.5
     feature: float = 1.0
-    identity: float = 0.1
+    identity: float | None = None
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ class TransformerStage(Stage):
         self.losses = cfg.losses
         self.net, self.vqgan = code_networks(cfg, cfg.vqgan, ctx)
         freeze_all_but(self.net, TRAINED)
-        self.use_identity_if_conditioned()
+        self.use_identity(cfg.losses.identity)
 
     def train_step(self, batch: dict[str, Tensor], step: int) -> dict[str, Tensor]:
         lq, hq, L = batch["lq"], batch["hq"], self.losses
@@ -79,10 +82,10 @@ class TransformerStage(Stage):
             logits, lq_feat = self.net.code_only(lq, **condition)
             total, logs = code_losses(self.net, logits, lq_feat, codes, L)
             logs["code_accuracy"] = (logits.argmax(-1) == codes).float().mean()
-            if self.with_identity and L.identity > 0:
+            if self.identity_weight > 0:
                 image = self.net.decode(straight_through_features(self.net, logits), {}, 0, **condition)
                 ids = self.identity.loss(image, self.embed(hq))
-                total = total + L.identity * ids
+                total = total + self.identity_weight * ids
                 logs["identity"] = ids
         self.ctx.optimize("g", total)
         return {"total": total, **logs}

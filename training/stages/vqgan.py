@@ -24,10 +24,12 @@ from .base import Stage, build_network, load_init, matching_vqgan
 
 @dataclass(frozen=True)
 class VQGANLosses(AdversarialLosses):
-    """Stage I: reconstruction + GAN (official weights: GAN 0.8 from step 30k) + codebook."""
+    """Stage I: reconstruction + GAN + codebook (official: options/VQGAN_512_ds32_nearest_stage1.yml
+    and ``basicsr/models/vqgan_model.py``: GAN weight 0.8, discriminator from iteration 30002,
+    i.e. ``net_d_start_iter: 30001`` with a strict ``>``)."""
 
     gan: float = 0.8
-    disc_start: int = 30000
+    disc_start: int = 30001
     codebook: float = 1.0
 
 

@@ -25,8 +25,9 @@ def settings_digest(config) -> str:
     saved over the same path redoes the batch.
     """
     digest = hashlib.sha256(config.fingerprint().encode())
-    for name in ("weights", "reference"):
-        path = getattr(config, name, None)
+    files = [("weights", getattr(config, "weights", None))]
+    files += [(f"reference {r.name}", r.path) for r in getattr(config, "references", ())]
+    for name, path in files:
         if path is not None:
             digest.update(f"\0{name}\0".encode())
             digest.update(content_digest(path).encode() if Path(path).is_file() else b"missing")

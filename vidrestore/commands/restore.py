@@ -1,4 +1,5 @@
-"""``vidrestore INPUT -o OUTPUT``: restore the faces of one video."""
+"""``vidrestore INPUT -o OUTPUT``: restore the faces of one video, one image, or a folder of
+images (``--aligned``: a folder of aligned faces)."""
 
 from __future__ import annotations
 
@@ -40,8 +41,14 @@ def add_restore_options(parser: argparse.ArgumentParser) -> None:
                        help="never download weights; fail with exit 4 if one is missing")
     model.add_argument("--fidelity", "-w", type=float, metavar="W",
                        help="0 best quality … 1 closest to the input (default 0.5)")
-    model.add_argument("--reference", type=Path, metavar="IMAGE",
-                       help="a photo of the person: its identity conditions id-codeformer")
+    model.add_argument("--reference", action="append", metavar="[NAME=]IMAGE",
+                       help="a photo of a person: its identity conditions id-codeformer on the "
+                            "tracks that match it (repeatable, one per person; NAME defaults to "
+                            "the file name)")
+    model.add_argument("--allow-untrained", action="store_true", default=None,
+                       help="run a model whose own layers are untrained as its base model "
+                            "(id-codeformer as codeformer, codeformer++ as its faithful output) "
+                            "instead of stopping with exit code 4")
     run = parser.add_argument_group("engine")
     run.add_argument("--device", choices=choices(DeviceName), help="default auto")
     run.add_argument("--precision", choices=choices(PrecisionName),
@@ -110,9 +117,11 @@ def config_from_args(args: argparse.Namespace) -> RestoreConfig:
         if value is not None:
             section[key] = str(value) if isinstance(value, Path) else value
 
-    for key in ("model", "weights", "weights_dir", "fidelity", "reference", "device", "precision",
-                "engine", "batch_size", "overlay", "face_cache", "face_ops"):
+    for key in ("model", "weights", "weights_dir", "fidelity", "device", "precision",
+                "engine", "batch_size", "overlay", "face_cache", "face_ops", "allow_untrained"):
         put(data, key, getattr(args, key, None))
+    if getattr(args, "reference", None):
+        data["references"] = [parse_reference(text) for text in args.reference]
     if getattr(args, "offline", None):
         data["download"] = False
     for key, flag in (("codec", "codec"), ("crf", "crf"), ("preset", "preset"), ("pix_fmt", "pix_fmt")):
@@ -127,9 +136,29 @@ def config_from_args(args: argparse.Namespace) -> RestoreConfig:
     return from_mapping(RestoreConfig, data)
 
 
+def parse_reference(text: str) -> dict[str, str]:
+    """``NAME=IMAGE`` or ``IMAGE`` (named after the file's stem, ``=`` made ``-``) →
+    ``{"name", "path"}``.
+
+    An ``=`` is taken as the separator only when what precedes it is a bare name (no path
+    separator) and the whole text is not an existing file.
+    """
+    name, sep, path = text.partition("=")
+    if sep and name and "/" not in name and "\\" not in name and not Path(text).is_file():
+        if not path:
+            raise UsageError(f"--reference {text!r}: no image after {name}=")
+        return {"name": name, "path": path}
+    return {"name": (Path(text).stem or text).replace("=", "-"), "path": text}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path, help="the video to restore")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="where to write the result")
+    parser.add_argument("input", type=Path,
+                        help="the video, image, or folder of images to restore")
+    parser.add_argument("-o", "--output", type=Path, required=True,
+                        help="where to write the result (a folder for a folder of images)")
+    parser.add_argument("--aligned", action="store_true",
+                        help="the images are aligned 512² faces (CelebA-Test protocol): restore "
+                             "each whole, no detection or paste-back")
     parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or notes")
     parser.add_argument("--report", type=Path, metavar="FILE",
@@ -139,6 +168,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vidrestore.io.image import is_image_path
+
+    if args.input.is_dir() or is_image_path(args.input):
+        return _run_images(args)
+    if args.aligned:
+        raise UsageError("--aligned applies to images and folders of images, not videos")
     from vidrestore.restore_video import restore_video
 
     config = config_from_args(args)
@@ -166,4 +201,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["add_arguments", "add_restore_options", "config_from_args", "run"]
+def _run_images(args: argparse.Namespace) -> int:
+    from vidrestore.restore_images import restore_images
+
+    if args.max_frames is not None:
+        raise UsageError("--max-frames applies to videos, not images")
+    if args.input.resolve() == args.output.resolve():
+        raise UsageError("the output must not be the input")
+    config = config_from_args(args)
+    show = not args.quiet
+
+    def log(line: str) -> None:
+        if show:
+            print(f"vidrestore: {line}", file=sys.stderr)
+
+    summary = restore_images(args.input, args.output, config, aligned=args.aligned,
+                             overwrite=args.overwrite, report_path=args.report, log=log)
+    if show:
+        print(f"vidrestore: {summary.frames} image(s), {summary.faces} faces restored in "
+              f"{summary.seconds:.1f} s -> {args.output}", file=sys.stderr)
+    return 0
+
+
+__all__ = ["add_arguments", "add_restore_options", "config_from_args", "parse_reference", "run"]

@@ -110,17 +110,23 @@ class IdentityConfig:
             no conditioning vector); ``off`` embeds nothing.
         every: a track is embedded at most once per this many frames...
         improve: ...or sooner when a detection's quality beats the track's best by this factor.
+        reference_threshold: cosine similarity (of ArcFace vectors) a track must reach to a
+            ``--reference`` photo to be conditioned on that photo; None: the encoder's own
+            match threshold (0.3 for both ArcFaces, the one the tracker links identities at).
     """
 
     backend: IdentityBackendName = "auto"
     every: int = 12
     improve: float = 1.25
+    reference_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if self.every < 1:
             raise ConfigError("identity.every must be >= 1")
         if self.improve < 1.0:
             raise ConfigError("identity.improve must be >= 1")
+        if self.reference_threshold is not None and not -1.0 <= self.reference_threshold <= 1.0:
+            raise ConfigError("identity.reference_threshold must be a cosine in [-1, 1]")
 
 
 @dataclass(frozen=True)

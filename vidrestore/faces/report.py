@@ -28,9 +28,10 @@ class TrackStats:
     score_sum: float = 0.0
     skipped: int = 0
 
-    def to_dict(self, track_id: int, identity: str | None, embeddings: int) -> dict[str, Any]:
+    def to_dict(self, track_id: int, identity: str | None, embeddings: int,
+                reference: tuple[str | None, float | None] = (None, None)) -> dict[str, Any]:
         n = max(self.frames, 1)
-        return {
+        out = {
             "id": track_id,
             "first_frame": self.first,
             "last_frame": self.last,
@@ -42,6 +43,9 @@ class TrackStats:
             "identity": identity,
             "identity_embeddings": embeddings,
         }
+        if reference != (None, None):
+            out["reference"], out["reference_cosine"] = reference
+        return out
 
 
 class FaceReport:
@@ -84,10 +88,16 @@ class FaceReport:
         *,
         identity: str | None = None,
         embeddings: Mapping[int, int] | None = None,
+        track_references: Mapping[int, tuple[str | None, float | None]] | None = None,
         **header: Any,
     ) -> dict[str, Any]:
-        """The report as plain data; ``header`` entries (detector, settings...) come first."""
+        """The report as plain data; ``header`` entries (detector, settings...) come first.
+
+        ``track_references``: track id → (the reference photo conditioning it or None, the
+        best cosine to a reference); tracks listed get ``reference`` / ``reference_cosine``.
+        """
         embeddings = embeddings or {}
+        references = track_references or {}
         return {
             **header,
             "frames": len(self.counts),
@@ -96,7 +106,7 @@ class FaceReport:
             "skipped": dict(self.skipped),
             "scene_cuts": list(self.cuts),
             "tracks": [
-                stats.to_dict(tid, identity, embeddings.get(tid, 0))
+                stats.to_dict(tid, identity, embeddings.get(tid, 0), references.get(tid, (None, None)))
                 for tid, stats in sorted(self.tracks.items())
             ],
             "face_counts": self.counts.tolist(),

@@ -10,7 +10,11 @@ Data flow (S = 512 by default)::
     TGRN(I_F, I_warp) ─► final face B×3×S×S (U-Net on I_F, texture attention to I_warp)
 
 The CodeFormer part is a plain ``CodeFormer`` under ``codeformer.`` and loads official
-weights (``load_codeformer_state_dict``); DAM and TGRN are the project's own layers.
+weights (``load_codeformer_state_dict``); DAM and TGRN are the project's own layers. Their
+output layers start at zero: untrained, DAM predicts no motion and TGRN adds nothing, so
+``untrained_parts`` can tell from the weights alone (no seed involved) whether they were
+trained. ``CodeFormerPPFaithful`` is what such a network computes, without the dead layers:
+``I_F`` alone. ``use_dam: false`` (the no-DAM ablation) feeds ``I_G`` to TGRN unwarped.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class CodeFormerPPConfig:
     tgrn: TGRNConfig = field(default_factory=TGRNConfig)
     faithful_w: float = 1.0
     generative_w: float = 0.0
+    use_dam: bool = True
 
 
 class CodeFormerPPOutput(NamedTuple):
@@ -103,8 +108,60 @@ class CodeFormerPP(nn.Module):
         images = cf.decode(quant_feat.repeat(2, 1, 1, 1), skips, w)
         return images[:b], images[b:], logits, enc.lq_feat
 
+    def align(self, faithful: Tensor, generative: Tensor) -> tuple[Tensor, Tensor]:
+        """``(I_warp, flow)``: DAM's warp of I_G onto I_F, or I_G and a zero flow without DAM."""
+        if not self.config.use_dam:
+            b, _, h, w = generative.shape
+            return generative, generative.new_zeros(b, 2, h, w)
+        return self.dam(faithful, generative)
+
     def forward(self, x: Tensor) -> CodeFormerPPOutput:
         faithful, generative, logits, lq_feat = self.faithful_and_generative(x)
-        warped, flow = self.dam(faithful, generative)
+        warped, flow = self.align(faithful, generative)
         image = self.tgrn(faithful, warped)
         return CodeFormerPPOutput(image, faithful, generative, warped, flow, logits, lq_feat)
+
+    def untrained_parts(self) -> tuple[str, ...]:
+        """The parts still at their initial values (see module doc): ``"DAM"`` (only when it
+        is used) and ``"TGRN"``. Either one makes the network no better than ``I_F``."""
+        parts = []
+        if self.config.use_dam and self.dam.untrained:
+            parts.append("DAM")
+        if self.tgrn.untrained:
+            parts.append("TGRN")
+        return tuple(parts)
+
+
+class CodeFormerPPFaithful(nn.Module):
+    """CodeFormer++ with an identity warp and a zero TGRN residual: the faithful face ``I_F``
+    = CodeFormer at ``faithful_w``, computed without DAM, TGRN or the generative pass.
+
+    What ``--allow-untrained`` runs for a CodeFormer++ whose DAM / TGRN were never trained:
+    no layer of it holds untrained (random) weights, so its output and its engine's cache
+    key are the same at every run. ``forward(x)``: ``B×3×S×S`` → ``CodeFormerPPOutput``
+    (``image`` = ``faithful`` = ``warped`` = ``generative`` = I_F, zero flow).
+
+    Args:
+        codeformer: the CodeFormer part (shared, not copied).
+        faithful_w: the fidelity weight of I_F (CodeFormer++'s ``faithful_w``, 1.0).
+    """
+
+    def __init__(self, codeformer: CodeFormer, faithful_w: float = 1.0) -> None:
+        super().__init__()
+        self.codeformer = codeformer
+        self.faithful_w = float(faithful_w)
+        self.config = CodeFormerPPFaithfulConfig(codeformer.config, self.faithful_w)
+
+    def forward(self, x: Tensor) -> CodeFormerPPOutput:
+        out = self.codeformer(x, self.faithful_w)
+        b, _, h, w = x.shape
+        image = out.image
+        return CodeFormerPPOutput(image, image, image, image, image.new_zeros(b, 2, h, w), out.logits, out.lq_feat)
+
+
+@dataclass(frozen=True)
+class CodeFormerPPFaithfulConfig:
+    """What identifies a ``CodeFormerPPFaithful`` (its CodeFormer's config and the w used)."""
+
+    codeformer: CodeFormerConfig
+    faithful_w: float

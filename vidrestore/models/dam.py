@@ -63,8 +63,9 @@ class DeformableAlignment(nn.Module):
         levels: stride-2 levels of the U-Net encoder (the side must divide by ``2**levels``).
 
     Shapes: ``faithful, generative: B×3×H×W -> (warped B×3×H×W, flow B×2×H×W)``.
-    The flow head starts near zero (std 1e-3), so a fresh DAM is close to the identity warp
-    while every layer still gets gradients.
+    The flow head starts at zero, so a DAM that was never trained predicts no motion at all
+    (``untrained`` tells it from the weights); the head gets gradients from the first step,
+    the layers before it from the second.
     """
 
     def __init__(self, channels: int = 32, levels: int = 4) -> None:
@@ -79,7 +80,7 @@ class DeformableAlignment(nn.Module):
             [_conv(widths[i + 1] + widths[i], widths[i]) for i in reversed(range(levels - 1))]
         )
         self.flow_head = nn.Conv2d(widths[0], 2, kernel_size=3, padding=1)
-        nn.init.normal_(self.flow_head.weight, std=1e-3)
+        nn.init.zeros_(self.flow_head.weight)
         nn.init.zeros_(self.flow_head.bias)
 
     def predict_flow(self, faithful: Tensor, generative: Tensor) -> Tensor:
@@ -99,3 +100,8 @@ class DeformableAlignment(nn.Module):
     def forward(self, faithful: Tensor, generative: Tensor) -> tuple[Tensor, Tensor]:
         flow = self.predict_flow(faithful, generative)
         return warp(generative, flow), flow
+
+    @property
+    def untrained(self) -> bool:
+        """True while the flow head is still all zeros (its initial value): no motion."""
+        return not (self.flow_head.weight.any() or self.flow_head.bias.any())

@@ -1,7 +1,11 @@
-"""ID-CodeFormer: CodeFormer conditioned on a 512-d ArcFace identity vector (RESEARCH.md §5).
+"""ID-CodeFormer: CodeFormer conditioned on a 512-d ArcFace identity vector.
 
-Two additions to CodeFormer, both exact no-ops when freshly built, so a network loaded from
-official CodeFormer weights reproduces CodeFormer until it is fine-tuned:
+The design is the ID-CodeFormer proposal (this project's seed documents; no code or weights
+of it are published): an identity-conditioned transformer and identity-aware CFT (IA-CFT),
+trained with the identity loss L_ids = 1 − cos(ArcFace(I_res), ArcFace(I_h)). Two additions
+to CodeFormer, both exact no-ops when freshly built, so a network loaded from official
+CodeFormer weights reproduces CodeFormer until it is fine-tuned (``untrained_parts`` tells
+from the weights which additions are still at that starting point):
 
 - identity-conditioned transformer: after each self-attention layer, a cross-attention layer
   whose queries are the image tokens and whose keys / values are ``identity_tokens`` tokens
@@ -153,6 +157,18 @@ class IDCodeFormer(CodeFormer):
 
         return self.generate(quant_feat, fuse)
 
+    def untrained_parts(self) -> tuple[str, ...]:
+        """The identity paths still at their initial values: ``"identity cross-attention"``
+        when every cross-attention layer's output projection is all zeros, ``"IA-CFT"`` when
+        every identity AdaIN's last layer is. Such a path adds exactly nothing to the output;
+        with both listed the network is CodeFormer."""
+        parts = []
+        if not any(_nonzero(layer.cross_attn.out_proj) for layer in self.id_cross_layers):
+            parts.append("identity cross-attention")
+        if not any(_nonzero(adain.mlp[-1]) for adain in self.id_adain_dict.values()):
+            parts.append("IA-CFT")
+        return tuple(parts)
+
     def forward(  # type: ignore[override]
         self,
         x: Tensor,
@@ -164,3 +180,7 @@ class IDCodeFormer(CodeFormer):
     ) -> CodeFormerOutput:
         """Restore faces ``B×3×S×S`` guided by ``identity`` ``B×identity_dim`` (see CodeFormer)."""
         return self._restore(x, w, adain=adain, detach_codes=detach_codes, identity=identity)
+
+
+def _nonzero(layer: nn.Module) -> bool:
+    return any(bool(p.any()) for p in layer.parameters())

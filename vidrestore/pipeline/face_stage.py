@@ -16,12 +16,12 @@ from __future__ import annotations
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from vidrestore.config import to_mapping
-from vidrestore.errors import UsageError
+from vidrestore.errors import InputError, UsageError
 from vidrestore.faces.align import estimate_affine, warp_face
 from vidrestore.faces.cache import FaceCache
 from vidrestore.faces.cache_session import CacheSession
@@ -51,7 +51,7 @@ class FaceStage:
     After it, every face of a job has ``track_id``, smoothed ``landmarks`` and ``box``, and
     unless ``skip`` is set (``"too small"``) an ``affine`` and a ``crop`` (face_size² float32
     RGB in [0, 1]); ``identity`` is the track's 512-d ArcFace vector when an ArcFace encoder
-    (or a reference photo) is in use.
+    is in use, or the vector of the reference photo the track matches (``references``).
 
     Args:
         config: the face settings.
@@ -59,8 +59,12 @@ class FaceStage:
         device: torch device for the networks.
         identity_needed: the restorer is conditioned on identity: a 512-d ArcFace encoder is
             required (MissingWeightsError without its weights).
-        reference_image: H×W×3 RGB photo whose largest face's vector is used for every face
-            (the ``--reference`` option); needs an ArcFace encoder too.
+        references: name → H×W×3 RGB photo of a person (``--reference NAME=IMAGE``); each
+            photo's largest face's vector conditions the tracks that match it (cosine at
+            least ``IdentityConfig.reference_threshold``), other tracks keep their own.
+            Needs an ArcFace encoder too.
+        recognizer: the recognizer the restorer's checkpoint was trained with (its
+            ``Recognizer``; None: any ArcFace present), see ``conditioning_backend``.
         cache: the video's face cache: read when it holds a complete entry for these
             settings (the detector is then never run), else written during this run and
             published by ``close()`` after ``flush()``.
@@ -88,7 +92,8 @@ class FaceStage:
         device: str = "cpu",
         *,
         identity_needed: bool = False,
-        reference_image: np.ndarray | None = None,
+        references: Mapping[str, np.ndarray] | None = None,
+        recognizer=None,
         cache: FaceCache | None = None,
         cache_dir: str | Path | None = None,
         source: str | Path | None = None,
@@ -105,14 +110,19 @@ class FaceStage:
             detector = build_detector(config.detector, store, device)
         self.detector = detector
         self.detector_reason = getattr(detector, "reason", "")
-        self.encoder, self.encoder_reason = _identity_encoder(
-            config, store, device, conditioning=identity_needed or reference_image is not None)
-        reference = None
-        if reference_image is not None:
-            reference = reference_identity(reference_image, detector, self.encoder)
+        references = dict(references or {})
+        self.encoder, self.encoder_reason = identity_encoder(
+            config, store, device, conditioning=identity_needed or bool(references), recognizer=recognizer)
+        vectors = {}
+        for name, photo in references.items():
+            try:
+                vectors[name] = reference_identity(photo, detector, self.encoder)
+            except InputError as exc:
+                raise InputError(f"reference {name!r}: {exc}") from None
         self.identities = TrackIdentities(self.encoder, every=config.identity.every,
                                           improve=config.identity.improve, min_face=config.min_face,
-                                          reference=reference)
+                                          references=vectors,
+                                          reference_threshold=config.identity.reference_threshold)
         use_id = self.encoder is not None and config.track.identity_weight > 0
         self.tracker = FaceTracker(
             config.track,
@@ -139,9 +149,9 @@ class FaceStage:
     # -- what it is ----------------------------------------------------------------------
 
     @property
-    def reference(self) -> np.ndarray | None:
-        """The reference photo's identity vector (``--reference``), or None."""
-        return self.identities.reference
+    def references(self) -> dict[str, np.ndarray]:
+        """The reference photos' identity vectors by name (``--reference``)."""
+        return self.identities.references
 
     @property
     def encoder_name(self) -> str | None:
@@ -172,8 +182,9 @@ class FaceStage:
         smooth = c.smooth.method
         if smooth == "gaussian":
             smooth += f" σ={c.smooth.sigma:g} (delay {self.delay})"
-        if self.reference is not None:
-            ident = f"{self.encoder_name} (reference photo)"
+        if self.references:
+            ident = (f"{self.encoder_name} (references {', '.join(self.references)}: tracks at cosine "
+                     f">= {self.identities.reference_threshold:g})")
         elif self.encoder is None:
             ident = "off"
         else:
@@ -205,11 +216,14 @@ class FaceStage:
             detector_reason=self.detector_reason,
             identity_backend=self.encoder_name,
             identity_reason=self.encoder_reason,
-            reference_identity=self.reference is not None,
+            references=list(self.references),
+            reference_threshold=self.identities.reference_threshold if self.references else None,
             face_cache=self.cache_state,
             settings=to_mapping(self.config),
             identity=self.encoder_name,
             embeddings=embeddings,
+            track_references={t: (m.name if m.matched else None, m.cosine)
+                                 for t, m in self.identities.matches().items()},
         )
 
     # -- the Stage protocol --------------------------------------------------------------
@@ -342,12 +356,13 @@ class FaceStage:
                 face.crop = crop
 
 
-def _identity_encoder(config: FaceConfig, store, device, *, conditioning: bool) -> tuple[FaceEncoder | None, str]:
+def identity_encoder(config: FaceConfig, store, device, *, conditioning: bool,
+                      recognizer=None) -> tuple[FaceEncoder | None, str]:
     """The identity encoder of a run and why; with ``conditioning``, one that gives ArcFace
-    vectors (or UsageError / MissingWeightsError)."""
+    vectors, the ``recognizer``'s when given (or UsageError / MissingWeightsError)."""
     backend = config.identity.backend
     if conditioning:
-        backend = conditioning_backend(backend, store)
+        backend = conditioning_backend(backend, store, recognizer)
     encoder, reason = build_encoder(backend, store, device)
     if conditioning and (encoder is None or not encoder.conditioning):
         raise UsageError(f"identity backend {backend!r} gives no ArcFace vectors for conditioning")

@@ -206,6 +206,10 @@ class WeightStore:
         self._remember(target, digest)
         return entry, target
 
+    def sha256(self, path: Path | str) -> str:
+        """The sha256 of a file in the store's folders (remembered beside it; see module doc)."""
+        return self._digest(Path(path))
+
     # -- internals ---------------------------------------------------------------------
 
     def _identify(self, source: Path, digest: str) -> KnownWeights:

@@ -7,7 +7,7 @@ which vector conditions a face) and ``reference`` (a reference photo's vector).
 """
 
 from .aggregate import IdentityCache, face_quality
-from .backends import ARCFACE_WEIGHTS, build_encoder, conditioning_backend
+from .backends import ARCFACE_WEIGHTS, RECOGNIZER_BACKENDS, build_encoder, conditioning_backend
 from .encoders import (
     ArcFaceOnnxEncoder,
     ArcFaceTorchEncoder,
@@ -16,16 +16,18 @@ from .encoders import (
     dlib_models_dir,
 )
 from .reference import reference_identity
-from .schedule import FrameEmbeddings, TrackIdentities
+from .schedule import FrameEmbeddings, ReferenceMatch, TrackIdentities
 
 __all__ = [
     "ARCFACE_WEIGHTS",
+    "RECOGNIZER_BACKENDS",
     "ArcFaceOnnxEncoder",
     "ArcFaceTorchEncoder",
     "DlibEncoder",
     "FaceEncoder",
     "FrameEmbeddings",
     "IdentityCache",
+    "ReferenceMatch",
     "TrackIdentities",
     "build_encoder",
     "conditioning_backend",

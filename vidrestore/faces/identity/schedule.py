@@ -2,13 +2,19 @@
 
 ``TrackIdentities`` is the face stage's identity policy over an ``IdentityCache``: after each
 detected frame it embeds the views worth embedding (the schedule of ``aggregate``), and when
-a face is aligned it gives the vector that conditions the restorer — the reference photo's
-(``--reference``), else the track's own.
+a face is aligned it gives the vector that conditions the restorer: the vector of the
+reference photo (``--reference NAME=IMAGE``) whose person the track is, else the track's own.
+
+A track is a reference's person when the cosine of the two ArcFace vectors reaches
+``reference_threshold`` (the best reference if several do). The decision sticks: once
+matched, a track keeps its reference for its whole life, so its faces never swap between
+two conditioning vectors; an unmatched track is compared again whenever its own vector has
+improved.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -42,6 +48,15 @@ class FrameEmbeddings:
         return [self._vectors[id(f)] for f in faces]
 
 
+class ReferenceMatch(NamedTuple):
+    """A track against the references: the best one's ``name``, its ``cosine``, and whether
+    that reached the threshold (``matched``: the reference conditions the track)."""
+
+    name: str
+    cosine: float
+    matched: bool
+
+
 class TrackIdentities(IdentityCache):
     """An ``IdentityCache`` fed by an encoder on the schedule of ``IdentityConfig``.
 
@@ -49,15 +64,40 @@ class TrackIdentities(IdentityCache):
         encoder: the identity encoder, or None (no identities).
         every, improve: the embedding schedule (see ``aggregate``).
         min_face: views smaller than this (pixels) are never embedded.
-        reference: a fixed vector that conditions every face (the ``--reference`` photo's).
+        references: name → unit vector of each reference photo (``--reference``).
+        reference_threshold: cosine a track's vector must reach to be a reference's person
+            (None: the encoder's ``match_threshold``, 0.3 for the ArcFaces).
     """
 
     def __init__(self, encoder: FaceEncoder | None, *, every: int = 12, improve: float = 1.25,
-                 min_face: float = 0.0, reference: np.ndarray | None = None) -> None:
+                 min_face: float = 0.0, references: Mapping[str, np.ndarray] | None = None,
+                 reference_threshold: float | None = None) -> None:
         super().__init__(every, improve)
         self.encoder = encoder
         self.min_face = min_face
-        self.reference = reference
+        self.references = {name: np.asarray(v, np.float32) for name, v in (references or {}).items()}
+        if reference_threshold is None:
+            reference_threshold = encoder.match_threshold if encoder is not None else 0.3
+        self.reference_threshold = float(reference_threshold)
+        self._matches: dict[int, ReferenceMatch] = {}
+
+    def match(self, track_id: int) -> ReferenceMatch | None:
+        """How ``track_id`` compares with the references (None: no references, or no vector
+        yet). Matched tracks keep their match (see module doc)."""
+        known = self._matches.get(track_id)
+        if known is not None and known.matched:
+            return known
+        vector = self.vector(track_id)
+        if vector is None or not self.references:
+            return known
+        name, cosine = max(((n, float(vector @ ref)) for n, ref in self.references.items()), key=lambda t: t[1])
+        found = ReferenceMatch(name, round(cosine, 4), cosine >= self.reference_threshold)
+        self._matches[track_id] = found
+        return found
+
+    def matches(self) -> dict[int, ReferenceMatch]:
+        """Every track compared so far → its match (for the face report)."""
+        return dict(self._matches)
 
     def frame(self, image: np.ndarray) -> FrameEmbeddings:
         """The lazy embeddings of one frame's faces."""
@@ -66,7 +106,7 @@ class TrackIdentities(IdentityCache):
     def observe(self, index: int, faces: Sequence[Face], embeddings: FrameEmbeddings) -> dict[int, np.ndarray]:
         """Fold a detected frame's worthwhile views into their tracks; returns the tracks whose
         vector changed, with the new vector (for the tracker's identity matching)."""
-        if self.encoder is None or self.reference is not None:
+        if self.encoder is None:
             return {}
         wanted, qualities = [], []
         for face in faces:
@@ -84,14 +124,15 @@ class TrackIdentities(IdentityCache):
 
     def conditioning(self, face: Face, image: np.ndarray, index: int) -> np.ndarray | None:
         """The vector that conditions the restorer for ``face`` (None without a conditioning
-        encoder): the reference photo's, else its track's, embedding this view first if the
-        track has none yet (its earlier views were all too small)."""
-        if self.reference is not None:
-            return self.reference
+        encoder): the matching reference's, else its track's own, embedding this view first
+        if the track has none yet (its earlier views were all too small)."""
         if self.encoder is None or not self.encoder.conditioning:
             return None
         if self.vector(face.track_id) is None:
             self.add(face.track_id, index, self.encoder.embed(image, [face])[0], self._quality(image, face))
+        found = self.match(face.track_id)
+        if found is not None and found.matched:
+            return self.references[found.name]
         return self.vector(face.track_id)
 
     @staticmethod
