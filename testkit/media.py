@@ -132,6 +132,10 @@ def _write_tone(container, stream, spec: AudioSpec) -> None:
             data = (planes.T.reshape(1, -1) * 32767).astype(np.int16)
         elif fmt == "s16p":
             data = (planes * 32767).astype(np.int16)
+        elif fmt == "s32":
+            data = (planes.T.reshape(1, -1) * 2147483647).astype(np.int32)
+        elif fmt == "s32p":
+            data = (planes * 2147483647).astype(np.int32)
         elif fmt == "flt":
             data = planes.T.reshape(1, -1)
         else:

@@ -6,17 +6,19 @@ and publishes the output atomically. The CLI, the batch runner and ``bench`` all
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ContextManager, Iterator
 
 import numpy as np
 
 from .errors import InputError, UsageError
 from .io.atomic import atomic_output, check_output_path, write_json_atomic
 from .io.encoding import aspect_problem
+from .io.fingerprint import FileStamp
 from .io.probe import VideoInfo
 from .io.reader import VideoReader
 from .io.trim import Trim
@@ -93,6 +95,7 @@ def restore_video(
     clock: StageClock | None = None,
     on_frame: Callable[[int, int | None], None] | None = None,
     trim: Trim | None = None,
+    publish_guard: Callable[[], ContextManager] | None = None,
 ) -> RunSummary:
     """Restore every face of ``source`` and write the result to ``target``.
 
@@ -113,6 +116,12 @@ def restore_video(
             say); batch workers report their progress through it.
         trim: restore only this segment (``--start`` / ``--end``); the output starts at 0,
             with audio and subtitles cut at the same instants. No face cache is kept.
+        publish_guard: a context manager the output is renamed into place inside (a batch
+            worker holds its claim on the file there); if it raises, nothing is published.
+
+    The input must not change while it is read: a file still being written or copied (its
+    size or mtime differ at the end from the start) is refused with an ``InputError`` and
+    nothing is published, rather than a restoration of part of it.
 
     Raises:
         InputError, OutputError, UsageError, WeightsError: see ``vidrestore.errors``.
@@ -123,6 +132,7 @@ def restore_video(
     trim = trim or Trim()
     reader = VideoReader(source, decode=config.decode, trim=trim)
     _check_geometry(reader, config, target)
+    stamp = _stamp(source)
     device = resolve_device(config.device)
     store = WeightStore(config.weights_dir, allow_download=config.download)
     notes = Notes(log)
@@ -154,7 +164,8 @@ def restore_video(
             on_frame(written, expected)
 
     try:
-        with atomic_output(target, overwrite=overwrite) as tmp:
+        guard = lambda: _publishing(source, stamp, publish_guard)  # noqa: E731
+        with atomic_output(target, overwrite=overwrite, guard=guard) as tmp:
             frames = _encode(tmp, reader, config, list(stages), clock, sink,
                              max_frames=max_frames, log=notes, gpu=device.type == "cuda")
     except BaseException:
@@ -205,6 +216,30 @@ def _encode(tmp: Path, reader: VideoReader, config: RestoreConfig, stages, clock
         writer.abort()
         raise
     return frames
+
+
+def _stamp(source: str | Path) -> FileStamp:
+    try:
+        return FileStamp.of(source)
+    except OSError as exc:
+        raise InputError(f"input is not readable: {source} ({exc.strerror or exc})") from None
+
+
+@contextlib.contextmanager
+def _publishing(source: str | Path, stamp: FileStamp,
+                guard: Callable[[], ContextManager] | None) -> Iterator[None]:
+    """Where the output is renamed into place: only if the input is the file that was read
+    (and inside the caller's ``guard``)."""
+    try:
+        now = FileStamp.of(source)
+    except OSError:
+        now = None
+    if now != stamp:
+        what = "removed" if now is None else ("truncated" if now.size < stamp.size else "changed")
+        raise InputError(f"the input {source} was {what} while it was being read (a file still "
+                         "being written or copied?); nothing was saved: run again once it is complete")
+    with guard() if guard is not None else contextlib.nullcontext():
+        yield
 
 
 def _check_request(target: str | Path, overwrite: bool, max_frames: int | None) -> Path:

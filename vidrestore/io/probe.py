@@ -28,7 +28,9 @@ def open_input(path: str | Path) -> av.container.InputContainer:
     if not os.access(path, os.R_OK):
         raise InputError(f"input is not readable (permission denied): {path}")
     try:
-        return av.open(str(path), "r")
+        # Tags that are not valid UTF-8 (old muxers, damaged headers) are read with
+        # replacement characters rather than failing the whole file.
+        return av.open(str(path), "r", metadata_errors="replace")
     except av.error.FFmpegError as exc:
         raise InputError(f"not a video file PyAV/FFmpeg can read: {path} ({_reason(exc)})") from None
 
@@ -46,6 +48,10 @@ def video_stream(container: av.container.InputContainer, path: str | Path = "") 
     streams = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
     if not streams:
         raise InputError(f"no video stream in {path or container.name}")
+    streams = [s for s in streams if s.codec_context is not None]
+    if not streams:
+        raise InputError(f"no decodable video stream in {path or container.name} (its codec is unknown: "
+                         "the header is damaged)")
     for stream in streams:
         if stream.disposition & av.stream.Disposition.default:
             return stream
@@ -191,7 +197,9 @@ def _stream_rotation(container, stream) -> int:
 def _stream_info(stream) -> StreamInfo:
     ctx = stream.codec_context
     details: dict = {}
-    if stream.type == "video":
+    if ctx is None:  # a stream whose codec FFmpeg does not know (a damaged header)
+        pass
+    elif stream.type == "video":
         details = {"width": ctx.width, "height": ctx.height, "pix_fmt": ctx.pix_fmt}
         sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
         if sar and sar != 1:
@@ -215,7 +223,16 @@ def _stream_info(stream) -> StreamInfo:
 
 
 def count_frames(path: str | Path) -> int:
-    """The exact number of video frames, by demuxing every packet (no decoding)."""
+    """The exact number of video frames, by demuxing every packet (no decoding); a file that
+    cannot be read any further is counted up to there, as ``VideoReader`` reads it."""
     with open_input(path) as container:
         stream = video_stream(container, path)
-        return sum(1 for packet in container.demux(stream) if packet.size)
+        count = 0
+        try:
+            for packet in container.demux(stream):
+                count += bool(packet.size)
+        except IndexError:  # PyAV's final flush when streams appeared mid-file: all counted
+            pass
+        except av.error.FFmpegError:  # unreadable from here on: the reader stops here too
+            pass
+        return count

@@ -197,6 +197,11 @@ class VideoReader:
             except av.error.FFmpegError as exc:
                 self._error = exc
                 return
+            except IndexError:
+                # PyAV's demux fails in its final flush when streams appeared while the file
+                # was read (MPEG-TS may add them): every packet was read; flush the decoder.
+                yield from _flush(stream)
+                return
             try:
                 frames = packet.decode()
             except av.error.FFmpegError as exc:
@@ -254,6 +259,14 @@ def square_size(info: VideoInfo) -> tuple[int, int] | None:
     else:
         height = 2 * int(round(height / sar / 2))
     return width, height
+
+
+def _flush(stream) -> Iterator[av.VideoFrame]:
+    """The frames a decoder still holds at the end of its packets."""
+    try:
+        yield from stream.codec_context.decode(None)
+    except av.error.FFmpegError:
+        return
 
 
 def _nominal_step(stream) -> int:

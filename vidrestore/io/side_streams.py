@@ -28,6 +28,7 @@ from typing import Callable, Iterator
 
 import av
 
+from .atomic import DISK_ERRNOS
 from .probe import open_input
 
 ASS_HEADER = (
@@ -121,6 +122,8 @@ class SideStreams:
                 except av.error.FFmpegError as exc:  # a damaged tail: end the side streams here
                     self._log(f"audio / subtitles end early: the input is damaged ({exc})")
                     packet = None
+                except IndexError:  # PyAV's final flush when streams appeared mid-file: all read
+                    packet = None
                 if packet is None:
                     self._finish()
                     self._packets = None
@@ -172,7 +175,10 @@ class SideStreams:
     def _plan(self, stream) -> _Route | None:
         if stream.type not in ("audio", "subtitle"):
             if stream.type != "video" and stream.type != "attachment":
-                self._log(f"left out {stream.type} stream #{stream.index} ({stream.codec_context.name})")
+                self._log(f"left out {stream.type} stream #{stream.index} ({_codec_name(stream)})")
+            return None
+        if stream.codec_context is None:  # a damaged header: FFmpeg knows no codec for it
+            self._log(f"left out {stream.type} stream #{stream.index} (its codec is unknown)")
             return None
         if muxer_accepts(self._output.format.name, stream):
             out = self._output.add_stream_from_template(stream)
@@ -222,7 +228,9 @@ class SideStreams:
         index = packet.stream.index
         try:
             self._route_packet(packet, self._routes[index])
-        except av.error.FFmpegError:
+        except av.error.FFmpegError as exc:
+            if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+                raise  # the output's disk, not this packet (the writer says so)
             self._dropped[index] = self._dropped.get(index, 0) + 1
 
     def _route_packet(self, packet: av.Packet, route: _Route) -> None:
@@ -293,6 +301,10 @@ _AUDIO_ENCODERS = {
              "7.1", "7.1(wide)"}, "fltp"),
     "libopus": ({48000, 24000, 16000, 12000, 8000}, {"mono", "stereo", "5.1", "5.1(side)", "7.1"}, "flt"),
 }
+
+
+def _codec_name(stream) -> str:
+    return stream.codec_context.name if stream.codec_context is not None else "unknown codec"
 
 
 def _copy_metadata(src, dst) -> None:

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
 import av
 
-from vidrestore.errors import OutputError, UsageError, VidrestoreError
+from vidrestore.errors import InputError, OutputError, UsageError, VidrestoreError
 
+from .atomic import disk_failure
 from .colour import ColourModel, patch_regions
 from .encoding import (
     LIMITED_RANGE_ONLY,
@@ -49,6 +51,28 @@ _CODEC_ID = {"libx264": "h264", "libx265": "hevc", "libvpx-vp9": "vp9", "prores_
 _FIELD_CODED = frozenset({"libx264", "prores_ks"})
 """Encoders that code interlaced frames as fields, taking the order from each frame's flags."""
 _SKIPPED_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration"}
+
+
+SANE_RATES = (Fraction(1, 3600), Fraction(10_000))
+"""Frame rates the encoder is told (one frame an hour to 10,000 frames/s); a damaged header's
+rate outside them (0, 1/2147483647, 90000...) makes muxers fail, so it is not passed on."""
+
+FALLBACK_RATE = Fraction(24)
+
+_VARIABLE_FPS = 0x0400
+"""``AVFMT_VARIABLE_FPS`` (libavformat/avformat.h): the container takes any timestamps."""
+
+MAX_SECONDS = 1e6
+"""A video whose frames reach past this (11.6 days) has timestamps a damaged header made up."""
+
+
+def nominal_rate(info: VideoInfo) -> Fraction:
+    """The rate the encoder is told: the input's if sane, else its time base's if sane, else
+    24. Frames keep their own timestamps whatever this is (it guides rate control)."""
+    for rate in (info.rate, 1 / info.time_base if info.time_base else None):
+        if rate is not None and SANE_RATES[0] <= rate <= SANE_RATES[1]:
+            return Fraction(rate)
+    return FALLBACK_RATE
 
 
 class VideoWriter:
@@ -103,8 +127,8 @@ class VideoWriter:
         self.frames_written = 0
         self._last_pts: int | None = None
         self._side: SideStreams | None = None
-        rate = info.rate or (1 / info.time_base)
-        self._frame_duration = float(1 / rate) if rate else 0.0
+        rate = nominal_rate(info)
+        self._frame_duration = float(1 / rate)
         self.end_time: float | None = None
         """Where the video written so far ends: the last frame's time plus one frame."""
         try:
@@ -129,13 +153,18 @@ class VideoWriter:
                              "use .mkv (any codec) or .mov (ProRes)")
         if (problem := aspect_problem(self.path, settings.codec, info.sample_aspect_ratio)) is not None:
             raise UsageError(problem)
-        rate = info.rate or (1 / info.time_base)
+        rate = nominal_rate(info)
         stream = container.add_stream(settings.codec, rate=rate, options=encoder_options(settings))
         stream.width, stream.height = info.width, info.height
         stream.pix_fmt = choose_pix_fmt(settings.codec, info.pix_fmt, info.width, info.height,
                                         settings.pix_fmt)
-        stream.time_base = info.time_base
-        stream.codec_context.time_base = info.time_base
+        # A container without variable frame rates (AVI) counts frames at a constant rate:
+        # its time base is one frame (an input's 1/1000 or 1/1200000 would make it pad every
+        # tick with empty frames, or fail); frames are placed at their nearest frame slot.
+        self._constant_rate = None if container.format.flags & _VARIABLE_FPS else rate
+        self.time_base = info.time_base if self._constant_rate is None else 1 / rate
+        stream.time_base = self.time_base
+        stream.codec_context.time_base = self.time_base
         ctx = stream.codec_context
         thread_type, threads = encoder_threading(settings.codec, info.width, info.height, os.cpu_count() or 1)
         ctx.thread_type = thread_type
@@ -197,10 +226,12 @@ class VideoWriter:
                 if self._side is not None:
                     self._side.start_at(t)
             pts, t = pts - self._origin[0], t - self._origin[1]
+        if self._constant_rate is not None:
+            pts = frame.index if t is None else int(round(t * self._constant_rate))
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1  # a damaged input repeated a timestamp
         av_frame.pts = self._last_pts = pts
-        av_frame.time_base = self.info.time_base
+        av_frame.time_base = self.time_base
         if self._frame_chain:
             av_frame = self._flag(av_frame)
         if t is not None:
@@ -211,14 +242,14 @@ class VideoWriter:
             if self._side is not None and t is not None:
                 self._side.pump(t)
         except av.error.FFmpegError as exc:
-            raise VidrestoreError(f"encoding failed at frame {frame.index}: {exc}") from None
+            raise self._failure(exc, f"at frame {frame.index}") from None
         self.frames_written += 1
 
     def _flag(self, av_frame: av.VideoFrame) -> av.VideoFrame:
         """The frame with its pixel shape (``setsar``: FFV1 records it per slice) and field
         order (``setfield``: interlaced outputs) set, as the encoders read them."""
         if self._flags is None:
-            self._flags = frame_filter(self._frame_chain, av_frame, time_base=self.info.time_base,
+            self._flags = frame_filter(self._frame_chain, av_frame, time_base=self.time_base,
                                        sample_aspect_ratio=self.info.sample_aspect_ratio)
         out = self._flags.push(av_frame)
         if len(out) != 1:
@@ -253,10 +284,26 @@ class VideoWriter:
                 self._side.end(side_streams_until)
             self.container.close()
         except av.error.FFmpegError as exc:
-            raise VidrestoreError(f"finishing {self.path.name} failed: {exc}") from None
+            raise self._failure(exc, "while finishing the file") from None
         finally:
             if self._side is not None:
                 self._side.close()
+
+    def _failure(self, exc: av.error.FFmpegError, when: str) -> VidrestoreError:
+        """What an FFmpeg failure while writing means: the disk (``OutputError``), timestamps
+        a damaged input made absurd that the container refuses (``InputError``), or else the
+        encoder's or muxer's own failure."""
+        if (disk := disk_failure(exc, self.path.parent, when)) is not None:
+            return disk
+        rate, end = self.info.rate, self.end_time or 0.0
+        absurd = (f"a frame rate of {float(rate):.3g} fps" if rate is not None and not SANE_RATES[0] <= rate <= SANE_RATES[1]
+                  else f"frames {end:.3g} s from the start" if end > MAX_SECONDS else None)
+        if absurd:
+            return InputError(
+                f"the input's timestamps are unusable ({absurd}: a damaged header?); the "
+                f"{self.container.format.name} container refuses them {when} ({exc.strerror or exc}); "
+                "an .mkv output may take them")
+        return VidrestoreError(f"encoding failed {when}: {exc}")
 
     def abort(self) -> None:
         """Close without flushing (after an error); the file is to be deleted by the caller."""
