@@ -235,16 +235,7 @@ class EngineRestorer:
         for t in (x_dev, ids_dev):
             if t is not None:
                 t.record_stream(self._compute)
-        if on_device:
-            return _CudaTicket(computed, out, on_device=True)
-        host_out = torch.empty(out.shape, dtype=out.dtype, pin_memory=True)
-        downloaded = torch.cuda.Event()
-        with torch.cuda.stream(self._download):
-            self._download.wait_event(computed)
-            host_out.copy_(out, non_blocking=True)
-            downloaded.record(self._download)
-        out.record_stream(self._download)
-        return _CudaTicket(downloaded, host_out, on_device=False)
+        return cuda_ticket(out, computed, self._download, on_device=on_device)
 
     def _run(self, x: Tensor, ids: Tensor | None, fidelity: float) -> Tensor:
         if self._graphs is None or not self._graphs.enabled:
@@ -255,6 +246,22 @@ class EngineRestorer:
     def _plain(self, x: Tensor, w: Tensor, ids: Tensor | None = None) -> Tensor:
         """The engine called with ``w`` as a tensor (the eager backend takes one), for graphs."""
         return self.engine.run(x, ids, w)
+
+
+def cuda_ticket(out: Tensor, computed: "torch.cuda.Event", download: "torch.cuda.Stream", *,
+                on_device: bool) -> "_CudaTicket":
+    """The ticket of a batch ``out`` whose compute ends at ``computed``: the tensor itself
+    (``on_device``), or a pinned host copy made on the ``download`` stream after that event."""
+    if on_device:
+        return _CudaTicket(computed, out, on_device=True)
+    host_out = torch.empty(out.shape, dtype=out.dtype, pin_memory=True)
+    downloaded = torch.cuda.Event()
+    with torch.cuda.stream(download):
+        download.wait_event(computed)
+        host_out.copy_(out, non_blocking=True)
+        downloaded.record(download)
+    out.record_stream(download)
+    return _CudaTicket(downloaded, host_out, on_device=False)
 
 
 def _to_host_layout(out: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .restorer_adapter import GPU_DEPTH, DoneTicket, RestoreTicket, _CudaTicket
+from .restorer_adapter import GPU_DEPTH, DoneTicket, RestoreTicket, cuda_ticket
 from .split import CodeTensors, SplitEngine
 
 
@@ -82,16 +82,7 @@ class SplitRestorer:
         for code in codes:  # made on the caller's stream, read on the compute stream
             for t in (code.logits, code.lq_feat, *code.skips):
                 t.record_stream(self._compute)
-        if on_device:
-            return _CudaTicket(computed, out, on_device=True)
-        host_out = torch.empty(out.shape, dtype=out.dtype, pin_memory=True)
-        downloaded = torch.cuda.Event()
-        with torch.cuda.stream(self._download):
-            self._download.wait_event(computed)
-            host_out.copy_(out, non_blocking=True)
-            downloaded.record(self._download)
-        out.record_stream(self._download)
-        return _CudaTicket(downloaded, host_out, on_device=False)
+        return cuda_ticket(out, computed, self._download, on_device=on_device)
 
     def restore(self, faces: np.ndarray | Tensor, identities: np.ndarray | None, fidelity: float) -> np.ndarray | Tensor:
         """Each face on its own: ``decode(predict(faces))`` (the ``Restorer`` protocol); a
