@@ -181,3 +181,46 @@ def test_restorers_and_stages_satisfy_their_protocols():
     check_stage(RestoreStage(PassthroughRestorer()))
     with pytest.raises(TypeError, match="lacks"):
         check_restorer(object())
+
+
+class Identity:
+    """A stage that hands its jobs on unchanged."""
+
+    name = "identity"
+
+    def process(self, jobs):
+        return list(jobs)
+
+    def flush(self):
+        return []
+
+
+def test_an_interruption_while_the_threads_start_stops_those_already_running(monkeypatch):
+    """SIGTERM's ``Interrupted`` may arrive while the stage threads are being started: those
+    already running are stopped and joined (a daemon thread left running prints a traceback
+    at the interpreter's exit), and the interruption reaches the caller."""
+    real_start, calls = threading.Thread.start, []
+
+    def start(thread):
+        if thread.name.startswith("vidrestore-"):
+            calls.append(thread)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    with pytest.raises(KeyboardInterrupt):
+        run_stages(Alive().frames(1000), [Identity(), Identity()], lambda job: None, queue_size=1)
+    assert not calls[0].is_alive()
+
+
+def test_a_source_whose_close_fails_fails_the_run():
+    class Source:
+        def __iter__(self):
+            return iter(())
+
+        def close(self):
+            raise OSError("the input vanished")
+
+    with pytest.raises(OSError, match="vanished"):
+        run_stages(Source(), [Identity()], lambda job: None)

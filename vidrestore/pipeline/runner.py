@@ -119,7 +119,10 @@ def _source_worker(run: _Run, frames: Iterable[Frame], out: queue.Queue, clock: 
     finally:
         close = getattr(frames, "close", None)
         if close is not None:
-            close()
+            try:
+                close()
+            except BaseException as exc:  # noqa: BLE001 - a failing close is the run's error too
+                run.fail(exc)
 
 
 def _stage_worker(run: _Run, stage: Stage, inq: queue.Queue, out: queue.Queue,
@@ -176,11 +179,15 @@ def run_stages(
         threads.append(threading.Thread(
             target=_stage_worker, args=(run, stage, queues[i], queues[i + 1], clock, max_batch),
             name=f"vidrestore-{stage.name}", daemon=True))
-    for thread in threads:
-        thread.start()
     delivered = 0
     expected_index = None
+    started: list[threading.Thread] = []
     try:
+        # Started inside the try: a signal (SIGTERM's Interrupted) arriving while they start
+        # still stops and joins those already running, so none outlives the run.
+        for thread in threads:
+            thread.start()
+            started.append(thread)
         while True:
             try:
                 item = run.get(queues[-1])
@@ -200,7 +207,7 @@ def run_stages(
         run.fail(exc)
     finally:
         run.stop.set()
-        for thread in threads:
+        for thread in started:
             thread.join()
     if run.error is not None:
         raise run.error
