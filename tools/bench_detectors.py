@@ -58,6 +58,7 @@ def detectors(names: list[str]):
 
     out = {}
     mtcnn = hog = cnn = None
+    blaze: dict = {}
     for name in names:
         kind, _, rest = name.partition("@")
         scale, _, floor_text = rest.partition(":")
@@ -71,6 +72,12 @@ def detectors(names: list[str]):
         elif kind == "cnn":
             cnn = cnn or DlibDetector("cnn", upsample=0)
             out[name] = (cnn, rule, 0.0)
+        elif kind.startswith("blazeface"):
+            from vidrestore.faces.detect.blazeface import BlazeFaceDetector
+
+            model = kind.removeprefix("blazeface").removeprefix("-") or "back"
+            blaze[model] = blaze.get(model) or BlazeFaceDetector(model)
+            out[name] = (blaze[model], rule, float(floor_text or 0.5))
         elif kind in ("retinaface", "retinaface-mobilenet"):
             from vidrestore.faces.detect import build_detector
             from vidrestore.weights import WeightStore
