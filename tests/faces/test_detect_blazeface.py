@@ -95,3 +95,12 @@ def test_small_dim_concert_faces_that_mtcnn_misses(frame):
     assert truth and all(any(boxes_match(f.box, t.box) for f in faces) for t in truth)
     nots = labelled("iscc-demo", frame, "not")
     assert not any(boxes_match(f.box, n.box) for f in faces for n in nots)
+
+
+def test_a_large_frame_is_searched_in_windows_without_doubling_faces():
+    import cv2
+
+    big = cv2.resize(image("t1"), None, fx=1.5, fy=1.5, interpolation=cv2.INTER_LINEAR)  # 1920×1329
+    faces = blazeface().detect([big])[0]
+    truth = [np.asarray(t.box) * 1.5 for t in labelled("t1")]
+    assert len(faces) == 6 and all(any(boxes_match(f.box, t) for f in faces) for t in truth)

@@ -14,7 +14,9 @@ from the camera, 896 anchors on 16² and 8² grids), ``full`` / ``full-sparse`` 
 Each image is letterboxed to the model's square input (aspect kept, zero padding, pixels
 mapped to [-1, 1]). Frames whose longer side exceeds ``window`` pixels are also searched in
 overlapping square windows of that side, so a small face in an HD frame is not shrunk below
-what the model sees; the whole frame and the windows' detections are merged by NMS.
+what the model sees; a window's detections cut by its edges inside the frame are dropped (the
+face is whole in a neighbour), and the whole frame's and the windows' detections are merged
+by NMS.
 
 Landmarks: BlazeFace gives 6 keypoints — the two eye centres, the nose tip, the mouth centre
 and the two ear tragions — not mouth corners. The 5 points of ``Face.landmarks`` are the two
@@ -238,9 +240,15 @@ class BlazeFaceDetector:
                 raise ValueError(f"expected H×W×3 RGB images, got shape {image.shape}")
             image8 = np.ascontiguousarray(to_uint8(image))
             parts = [self.raw(image8)]
-            for x, y, s in windows(*image8.shape[:2], self.window) if self.window else []:
+            h, w = image8.shape[:2]
+            for x, y, s in windows(h, w, self.window) if self.window else []:
                 b, sc, kp = self.raw(image8[y : y + s, x : x + s])
-                parts.append((b + [x, y, x, y], sc, kp + [x, y]))
+                # a face cut by a window's edge inside the frame is whole in a neighbour or in
+                # the whole-frame pass: its partial box would skew the merged one
+                inner = np.array([x > 0, y > 0, x + s < w, y + s < h])
+                lo = np.array([2.0, 2.0, s - 2.0, s - 2.0])
+                cut = (inner[:2] & (b[:, :2] < lo[:2])).any(1) | (inner[2:] & (b[:, 2:] > lo[2:])).any(1)
+                parts.append((b[~cut] + [x, y, x, y], sc[~cut], kp[~cut] + [x, y]))
             boxes, scores, points = (np.concatenate(p) for p in zip(*parts))
             boxes, scores, points = weighted_nms(boxes, scores, points, self.nms_threshold)
             results.append([Face(box=b.astype(np.float32), landmarks=five_from_six(p), score=float(s))
