@@ -8,6 +8,7 @@ preserve can be produced on demand. ``face_clip_frames`` moves a real face photo
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -131,6 +132,10 @@ def _write_tone(container, stream, spec: AudioSpec) -> None:
             data = (planes.T.reshape(1, -1) * 32767).astype(np.int16)
         elif fmt == "s16p":
             data = (planes * 32767).astype(np.int16)
+        elif fmt == "s32":
+            data = (planes.T.reshape(1, -1) * 2147483647).astype(np.int32)
+        elif fmt == "s32p":
+            data = (planes * 2147483647).astype(np.int32)
         elif fmt == "flt":
             data = planes.T.reshape(1, -1)
         else:
@@ -227,6 +232,79 @@ def _blit(image: np.ndarray, patch: np.ndarray, x0: int, y0: int) -> None:
     x2, y2 = min(x0 + w, image.shape[1]), min(y0 + h, image.shape[0])
     if x2 > x1 and y2 > y1:
         image[y1:y2, x1:x2] = patch[y1 - y0 : y2 - y0, x1 - x0 : x2 - x0]
+
+
+def face_scene(t: float, width: int = 320, height: int = 240, *, face_size: int = 100, speed: float = 6.0,
+               seed: int = 0) -> np.ndarray:
+    """The astronaut's head at time ``t`` (in fields), moving ``speed`` px per field to the right
+    over a fixed textured background: the picture a camera saw at that instant."""
+    face, background = _scene_parts(width, height, face_size, seed)
+    image = background.copy()
+    _blit(image, face, int(round(width * 0.15 + speed * t)), (height - face_size) // 2)
+    return image
+
+
+@functools.lru_cache(maxsize=8)
+def _scene_parts(width: int, height: int, face_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    import cv2
+    from skimage import data
+
+    face = cv2.resize(data.astronaut()[30:250, 110:330], (face_size, face_size), interpolation=cv2.INTER_AREA)
+    rng = np.random.default_rng(seed)
+    background = cv2.GaussianBlur(rng.normal(110, 12, (height, width, 3)).clip(0, 255).astype(np.uint8), (0, 0), 3)
+    face.flags.writeable = background.flags.writeable = False
+    return face, background
+
+
+def woven_frames(n: int, width: int = 320, height: int = 240, *, order: str = "tff", **scene) -> Iterator[np.ndarray]:
+    """Interlaced frames of ``face_scene``: each frame weaves two fields taken one field time
+    apart (the first in time on the even lines for ``tff``, on the odd lines for ``bff``), as an
+    interlaced camera records them."""
+    for i in range(n):
+        first, second = face_scene(2 * i, width, height, **scene), face_scene(2 * i + 1, width, height, **scene)
+        woven = first.copy()
+        lines = slice(1, None, 2) if order == "tff" else slice(0, None, 2)
+        woven[lines] = second[lines]
+        yield woven
+
+
+def write_interlaced(path: str | Path, frames: Iterable[np.ndarray], *, order: str = "tff", flagged: bool = True,
+                     fps: int = 25, audio: AudioSpec | None = None, crf: int = 12) -> Path:
+    """Encode woven ``frames`` with x264 as an interlaced stream of field ``order`` (interlaced
+    coding, frames flagged through libavfilter's ``setfield``, the stream's field order set), or,
+    with ``flagged`` False, as a capture that says progressive (the fields stay woven)."""
+    from vidrestore.io.filters import frame_filter
+
+    path = Path(path)
+    time_base = Fraction(1, fps)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps, options={"crf": str(crf)})
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = stream.codec_context.time_base = time_base
+        if flagged:
+            stream.codec_context.flags |= av.codec.context.Flags.interlaced_dct | av.codec.context.Flags.interlaced_me
+            stream.codec_context.field_order = 2 if order == "tff" else 3
+        audio_stream = None
+        if audio is not None:
+            audio_stream = container.add_stream(audio.codec, rate=audio.rate)
+            audio_stream.layout = "stereo" if audio.channels == 2 else "mono"
+        setfield = None
+        for i, image in enumerate(frames):
+            if i == 0:
+                stream.height, stream.width = image.shape[:2]
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame = frame.reformat(format="yuv420p", threads=SWS_THREADS)
+            frame.pts, frame.time_base = i, time_base
+            if flagged:
+                setfield = setfield or frame_filter([("setfield", order)], frame, time_base=time_base)
+                frame = setfield.push(frame)[0]
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+        if audio_stream is not None:
+            _write_tone(container, audio_stream, audio)
+    return path
 
 
 def _scene_faces() -> list[np.ndarray]:

@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("training", ("vidrestore.training",)),
     ("pipeline", ("vidrestore.settings", "vidrestore.pipeline")),
     ("app", ("vidrestore.restore_video", "vidrestore.restore_images", "vidrestore.bench", "vidrestore.batch",
-             "vidrestore.evaluation", "vidrestore.degrade_video")),
+             "vidrestore.evaluation", "vidrestore.degrade_video", "vidrestore.preview")),
     ("cli", ("vidrestore.commands", "vidrestore.cli", "vidrestore.training.cli",
              "vidrestore.training.__main__")),
     ("testkit", ("testkit",)),

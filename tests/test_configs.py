@@ -22,6 +22,8 @@ def test_presets_load(path):
 def test_archival_preset_is_lossless():
     config = load_yaml(RestoreConfig, PRESETS[[p.stem for p in PRESETS].index("archival")])
     assert config.encode.codec == "ffv1" and config.faces.detect_every == 1
+    assert config.decode.deinterlace == "auto"
+    assert (config.upscale.factor, config.upscale.upsampler) == (2, "realesrgan")
 
 
 @pytest.mark.parametrize("data,words", [

@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from testkit.labels import by_image, read_labels
+from testkit.labels import read_labels
 from testkit.media import write_video
 from testkit.real_faces import SourceUnavailable, demo_frames
 from vidrestore.config import from_mapping

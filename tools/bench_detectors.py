@@ -36,8 +36,6 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,7 +43,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from testkit.labels import SET_IMAGES, read_labels, score_all  # noqa: E402
 from testkit.real_faces import load_images  # noqa: E402
 from vidrestore.faces.detect.batching import auto_scale  # noqa: E402
-from vidrestore.faces.face import Face  # noqa: E402
 
 VERIFIERS = ("off", "geometry", "landmarks", "dlib-cnn", "geometry+landmarks", "geometry+dlib-cnn",
              "landmarks+dlib-cnn")
@@ -120,7 +117,6 @@ def stage_scores(rows, log=print, detector: str = "auto", verify: str = "auto") 
     """Score what the face stage (default settings, offline; ``detector`` and ``verify`` as
     ``--detector`` / ``--verify`` set them) restores on the labelled frames."""
     import dataclasses
-    import itertools
 
     import av
 

@@ -30,7 +30,7 @@ from .settings import RestoreConfig
 
 Log = Callable[[str], None]
 
-STAGES: tuple[str, ...] = ("decode", "detect", "verify", "track", "align", "restore", "paste", "encode")
+STAGES: tuple[str, ...] = ("decode", "detect", "verify", "track", "align", "restore", "upscale", "paste", "encode")
 
 
 @dataclass
@@ -80,6 +80,7 @@ def split_stages(stage_seconds: dict[str, float]) -> dict[str, float]:
         "track": max(0.0, faces - detect - verify - align),
         "align": align,
         "restore": stage_seconds.get("restore", 0.0),
+        "upscale": stage_seconds.get("upscale", 0.0),
         "paste": stage_seconds.get("paste", 0.0),
         "encode": stage_seconds.get("encode", 0.0),
     }

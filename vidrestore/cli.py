@@ -8,6 +8,7 @@
     vidrestore batch INPUT... -o OUTDIR      many videos, resumable
     vidrestore evaluate RESTORED --reference GT   PSNR, SSIM, LPIPS, IDS, LMD, warping error
     vidrestore degrade GT -o LQ              a ground-truth clip made a benchmark input
+    vidrestore preview INPUT --at T -o P.png one frame restored at several fidelities
 
 Exit codes: 0 success, 1 internal error, 2 usage, 3 bad input, 4 missing or unfit weights,
 130 interrupted (Ctrl-C, SIGTERM).
@@ -32,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "batch": "batch",
     "evaluate": "evaluate",
     "degrade": "degrade",
+    "preview": "preview",
 }
 _HELP = {
     "probe": "describe a video as JSON",
@@ -41,6 +43,7 @@ _HELP = {
     "batch": "restore many videos, resumably",
     "evaluate": "score a restored video against its ground truth, frame by frame and over time",
     "degrade": "degrade a clean video (blur, noise, downsampling, compression) into a benchmark input",
+    "preview": "one frame restored at several fidelities, side by side, as a PNG",
 }
 
 

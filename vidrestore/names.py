@@ -44,6 +44,14 @@ DegradePresetName = Literal["vfhq", "codeformer"]
 """``vidrestore degrade --preset``: the clip degradations of ``vidrestore.degradation.video``."""
 LpipsNetName = Literal["alex", "vgg"]
 """``vidrestore evaluate --lpips-net``: LPIPS's ImageNet trunk."""
+
+DeinterlaceName = Literal["auto", "off", "bwdif", "yadif"]
+"""``--deinterlace``: ``auto`` deinterlaces what is interlaced (bwdif), ``off`` keeps fields
+woven, ``bwdif`` / ``yadif`` deinterlace every frame with that libavfilter filter."""
+
+UpsamplerName = Literal["realesrgan", "lanczos", "none"]
+"""``--bg-upsampler``: how the whole frame is enlarged by ``--upscale``."""
+
 FaceOpsName = Literal["auto", "opencv", "torch"]
 """Where alignment and paste-back run: OpenCV on the host, or torch (``grid_sample``) on the
 restorer's device; ``auto`` takes torch on CUDA, OpenCV on the CPU."""

@@ -6,16 +6,22 @@ and publishes the output atomically. The CLI, the batch runner and ``bench`` all
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ContextManager, Iterator
 
 import numpy as np
 
 from .errors import InputError, UsageError
 from .io.atomic import atomic_output, check_output_path, write_json_atomic
+from .io.encoding import aspect_problem
+from .io.fingerprint import FileStamp
+from .io.probe import VideoInfo
 from .io.reader import VideoReader
+from .io.trim import Trim
 from .io.writer import VideoWriter
 from .memory import trim_heap
 from .pipeline.runner import StageClock, run_stages
@@ -88,6 +94,8 @@ def restore_video(
     restorer=None,
     clock: StageClock | None = None,
     on_frame: Callable[[int, int | None], None] | None = None,
+    trim: Trim | None = None,
+    publish_guard: Callable[[], ContextManager] | None = None,
 ) -> RunSummary:
     """Restore every face of ``source`` and write the result to ``target``.
 
@@ -106,23 +114,39 @@ def restore_video(
         on_frame: called from the encoder's thread after each frame is written, with the
             frames written so far and the expected total (None when the container does not
             say); batch workers report their progress through it.
+        trim: restore only this segment (``--start`` / ``--end``); the output starts at 0,
+            with audio and subtitles cut at the same instants. No face cache is kept.
+        publish_guard: a context manager the output is renamed into place inside (a batch
+            worker holds its claim on the file there); if it raises, nothing is published.
+
+    The input must not change while it is read: a file still being written or copied (its
+    size or mtime differ at the end from the start) is refused with an ``InputError`` and
+    nothing is published, rather than a restoration of part of it.
 
     Raises:
         InputError, OutputError, UsageError, WeightsError: see ``vidrestore.errors``.
     """
-    from .pipeline.build import build_restorer, build_stages, resolve_device
+    from .pipeline.build import build_restorer, build_stages, build_upscaler, resolve_device
 
     target = _check_request(target, overwrite, max_frames)
-    reader = VideoReader(source)
+    trim = trim or Trim()
+    reader = VideoReader(source, decode=config.decode, trim=trim)
+    _check_geometry(reader, config, target)
+    stamp = _stamp(source)
     device = resolve_device(config.device)
     store = WeightStore(config.weights_dir, allow_download=config.download)
     notes = Notes(log)
+    for line in reader.notes:
+        notes(line)
     references = {r.name: _read_reference(r.name, r.path) for r in config.references}
     if restorer is None:
         restorer = build_restorer(config, store, device, log=notes)
-    faces, restore, paste = build_stages(
+    upscaler = build_upscaler(config, store, device, frame_size=upright_size(reader.output), log=notes)
+    stages = build_stages(
         config, store, device, restorer, source=source, references=references, log=notes,
-        cache_dir=_face_cache_dir(target) if config.face_cache else None)
+        cache_dir=_face_cache_dir(target) if config.face_cache and not trim.active else None,
+        pixel_aspect=upright_pixel_aspect(reader.output), frames_key=frames_key(reader), upscaler=upscaler)
+    faces, restore = stages.faces, stages.restore
 
     clock = clock if clock is not None else StageClock()
     started = time.perf_counter()
@@ -140,8 +164,9 @@ def restore_video(
             on_frame(written, expected)
 
     try:
-        with atomic_output(target, overwrite=overwrite) as tmp:
-            frames = _encode(tmp, reader, config, [faces, restore, paste], clock, sink,
+        guard = lambda: _publishing(source, stamp, publish_guard)  # noqa: E731
+        with atomic_output(target, overwrite=overwrite, guard=guard) as tmp:
+            frames = _encode(tmp, reader, config, list(stages), clock, sink,
                              max_frames=max_frames, log=notes, gpu=device.type == "cuda")
     except BaseException:
         faces.close(success=False)  # whatever failed, and wherever: no face cache half-written
@@ -149,7 +174,7 @@ def restore_video(
     finally:
         if bar is not None:
             bar.close()
-    faces.close(whole_video=not _stopped_early(frames, max_frames))
+    faces.close(whole_video=not _stopped_early(frames, max_frames) and not trim.active)
     if reader.damaged_packets:
         notes(f"skipped {reader.damaged_packets} undecodable video packet(s) of {Path(source).name}")
     seconds = time.perf_counter() - started
@@ -169,7 +194,12 @@ def restore_video(
 def _encode(tmp: Path, reader: VideoReader, config: RestoreConfig, stages, clock: StageClock,
             on_frame: Callable, *, max_frames: int | None, log: Log, gpu: bool = False) -> int:
     """Stream the video through ``stages`` into ``tmp``; the writer is aborted on any failure."""
-    writer = VideoWriter(tmp, reader.info, reader.colour, config.encode, source=reader.path, log=log, gpu=gpu)
+    info = reader.output
+    factor = config.upscale.factor
+    if factor != 1:
+        info = dataclasses.replace(info, width=info.width * factor, height=info.height * factor)
+    writer = VideoWriter(tmp, info, reader.colour, config.encode, source=reader.path, log=log, gpu=gpu,
+                         rebase=bool(reader.trim.start))
 
     def sink(job) -> None:
         writer.write(job.frame)
@@ -180,11 +210,36 @@ def _encode(tmp: Path, reader: VideoReader, config: RestoreConfig, stages, clock
     try:
         frames = run_stages(reader.frames(limit=max_frames), stages, sink,
                             queue_size=config.queue_size, clock=clock)
-        writer.close(side_streams_until=writer.end_time if _stopped_early(frames, max_frames) else None)
+        cut = _stopped_early(frames, max_frames) or reader.trim.end is not None
+        writer.close(side_streams_until=writer.end_time if cut else None)
     except BaseException:
         writer.abort()
         raise
     return frames
+
+
+def _stamp(source: str | Path) -> FileStamp:
+    try:
+        return FileStamp.of(source)
+    except OSError as exc:
+        raise InputError(f"input is not readable: {source} ({exc.strerror or exc})") from None
+
+
+@contextlib.contextmanager
+def _publishing(source: str | Path, stamp: FileStamp,
+                guard: Callable[[], ContextManager] | None) -> Iterator[None]:
+    """Where the output is renamed into place: only if the input is the file that was read
+    (and inside the caller's ``guard``)."""
+    try:
+        now = FileStamp.of(source)
+    except OSError:
+        now = None
+    if now != stamp:
+        what = "removed" if now is None else ("truncated" if now.size < stamp.size else "changed")
+        raise InputError(f"the input {source} was {what} while it was being read (a file still "
+                         "being written or copied?); nothing was saved: run again once it is complete")
+    with guard() if guard is not None else contextlib.nullcontext():
+        yield
 
 
 def _check_request(target: str | Path, overwrite: bool, max_frames: int | None) -> Path:
@@ -216,8 +271,40 @@ def _read_reference(name: str, path: Path) -> np.ndarray:
         raise InputError(f"reference {name!r}: {exc}") from None
 
 
+def _check_geometry(reader: VideoReader, config: RestoreConfig, target: Path) -> None:
+    """What cannot be done with these frames, refused before any work."""
+    if (problem := aspect_problem(target, config.encode.codec, reader.output.sample_aspect_ratio)) is not None:
+        raise UsageError(problem)
+    if config.upscale.factor != 1 and reader.fields.keep_interlaced:
+        raise UsageError("--upscale on an interlaced video kept interlaced (--deinterlace off) would "
+                         "scale across its fields; deinterlace it (--deinterlace auto) or keep --upscale 1")
+
+
+def upright_size(info: VideoInfo) -> tuple[int, int]:
+    """(height, width) of the upright frames of ``info``."""
+    if info.rotation in (90, 270):
+        return info.width, info.height
+    return info.height, info.width
+
+
+def upright_pixel_aspect(info: VideoInfo) -> float:
+    """Width / height of an upright frame's pixel (a rotation by 90° turns it over)."""
+    sar = float(info.sample_aspect_ratio or 1)
+    return 1.0 / sar if info.rotation in (90, 270) else sar
+
+
+def frames_key(reader: VideoReader) -> str:
+    """What the delivered frames depend on beyond the file ("" when they are as decoded)."""
+    parts = []
+    if reader.fields.filter:
+        parts.append(reader.fields.key())
+    if reader.output.width != reader.info.width or reader.output.height != reader.info.height:
+        parts.append(f"{reader.output.width}x{reader.output.height}")
+    return "/".join(parts)
+
+
 def _expected_frames(reader: VideoReader, max_frames: int | None) -> int | None:
-    total = reader.info.frames
+    total = reader.output.frames
     if max_frames is not None:
         total = min(total or max_frames, max_frames)
     return total or None

@@ -16,9 +16,49 @@ from .config import to_mapping
 from .errors import ConfigError
 from .faces.config import FaceConfig
 from .faces.paste.config import PasteConfig
+from .io.decoding import DecodeSettings
 from .io.encoding import EncodeSettings
 from .models.temporal import TemporalConfig
-from .names import DeviceName, EngineName, FaceOpsName, ModelName, PrecisionName, choices
+from .names import DeviceName, EngineName, FaceOpsName, ModelName, PrecisionName, UpsamplerName, choices
+
+UPSCALES = (1, 2, 4)
+"""The ``--upscale`` factors (those Real-ESRGAN has official networks for)."""
+
+
+@dataclass(frozen=True)
+class UpscaleConfig:
+    """Enlarging the whole frame (``--upscale``), as the official CodeFormer does for small
+    sources: restored faces are pasted into the enlarged frame at its geometry, so their
+    512² detail is kept instead of being shrunk back to the source's face size.
+
+    Attributes:
+        factor: 1 (off), 2 or 4.
+        upsampler: the background's enlargement: ``realesrgan`` (Real-ESRGAN RRDBNet x2plus
+            / x4plus, its official weights fetched like the others; offline without them,
+            ``lanczos`` with a note), ``lanczos`` (8×8 Lanczos resampling), or ``none`` (a plain
+            bicubic resize, as the official CodeFormer without a background upsampler: only
+            the faces get new detail).
+        weights: a Real-ESRGAN checkpoint to use instead of the official file.
+        tile: side of the tiles Real-ESRGAN runs on (input pixels; memory is that of one
+            tile whatever the frame size).
+        tile_pad: the overlap kept from each tile's inner edges (input pixels).
+    """
+
+    factor: int = 1
+    upsampler: UpsamplerName = "realesrgan"
+    weights: Path | None = None
+    tile: int = 256
+    tile_pad: int = 16
+
+    def __post_init__(self) -> None:
+        if self.factor not in UPSCALES:
+            raise ConfigError(f"--upscale must be one of {', '.join(map(str, UPSCALES))}, got {self.factor}")
+        if self.upsampler not in choices(UpsamplerName):
+            raise ConfigError(f"--bg-upsampler must be one of {', '.join(choices(UpsamplerName))}, "
+                              f"not {self.upsampler!r}")
+        if self.tile_pad < 0 or self.tile <= 2 * self.tile_pad or self.tile < 16:
+            raise ConfigError(f"upscale tile must be >= 16 and more than twice tile_pad "
+                              f"(got tile {self.tile}, tile_pad {self.tile_pad})")
 
 
 @dataclass(frozen=True)
@@ -56,6 +96,8 @@ class RestoreConfig:
         batch_size: faces per network call, gathered across frames (None: by device, see
             ``batch_for``).
         encode: codec and quality of the output.
+        decode: what is done to frames as they are decoded (deinterlacing, square pixels).
+        upscale: enlarging the whole frame (``--upscale``, ``--bg-upsampler``).
         faces: the face stage.
         paste: how restored faces are blended back (mask, its shape, erosion and feather).
         overlay: draw what the face stage found (boxes, landmarks, track ids).
@@ -83,6 +125,8 @@ class RestoreConfig:
     engine: EngineName = "auto"
     batch_size: int | None = None
     encode: EncodeSettings = field(default_factory=EncodeSettings)
+    decode: DecodeSettings = field(default_factory=DecodeSettings)
+    upscale: UpscaleConfig = field(default_factory=UpscaleConfig)
     faces: FaceConfig = field(default_factory=FaceConfig)
     paste: PasteConfig = field(default_factory=PasteConfig)
     overlay: bool = False
@@ -132,5 +176,8 @@ class RestoreConfig:
         data.pop("face_cache")
         data.pop("download")
         data.pop("weights_dir")
+        for key, default in (("decode", DecodeSettings()), ("upscale", UpscaleConfig())):
+            if data[key] == to_mapping(default):  # hashes made before these settings existed hold
+                data.pop(key)
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

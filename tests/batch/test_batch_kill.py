@@ -117,3 +117,9 @@ def test_a_worker_that_dies_fails_its_file_and_the_batch_goes_on(tmp_path):
     assert ledger[victim]["status"] == "failed" and "died (signal SIGKILL)" in ledger[victim]["error"]
     assert all(ledger[k]["status"] == "done" for k in keys if k != victim)  # a new worker took over
     assert not leftovers(out)
+    # the next run redoes the killed file (its attempt counts: one that always kills its
+    # worker is given up after --retries)
+    assert main(["batch", str(tmp_path / "in"), "-o", str(out), *PASSTHROUGH]) == 0
+    again = rows(out)
+    assert (again[victim]["status"], again[victim]["attempts"], again[victim]["completions"]) == ("done", 2, 1)
+    assert count_frames(out / again[victim]["output"]) == FRAMES

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vidrestore.batch import worker as worker_module
+from vidrestore.batch import heartbeat as heartbeat_module
 from vidrestore.batch.identity import FileStamp, ProcessIdentity, content_digest
 from vidrestore.batch.ledger import LEASE_SECONDS, SCHEMA_VERSION, Ledger
 from vidrestore.batch.plan import plan_outputs
@@ -242,7 +242,7 @@ def test_a_ledger_of_schema_1_is_brought_up_to_date(tmp_path):
 
 
 def test_the_heartbeat_thread_writes_the_reported_progress(tmp_path, monkeypatch):
-    monkeypatch.setattr(worker_module, "PROGRESS_SECONDS", 0.0)
+    monkeypatch.setattr(heartbeat_module, "PROGRESS_SECONDS", 0.0)
     ledger = Ledger.in_folder(tmp_path / "out")
     run, _ = fresh_run(ledger, make_items(tmp_path, 1))
     worker = ledger.register_worker(run, ME)

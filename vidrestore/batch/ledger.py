@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from vidrestore.errors import OutputError
+from vidrestore.errors import OutputError, VidrestoreError
 
 from .identity import ProcessIdentity, node_id, process_alive
 
@@ -35,6 +35,36 @@ LEASE_SECONDS = 300.0
 """A worker on another machine whose heartbeat is older than this is taken for dead."""
 
 STATUSES = ("pending", "running", "done", "failed")
+
+
+class LedgerDamaged(OutputError):
+    """The ledger file is not a readable SQLite database (truncated, overwritten...)."""
+
+
+def ledger_failure(path: Path, exc: sqlite3.Error) -> OutputError:
+    """The one-line error for a ledger SQLite cannot use: damaged (with the way to recover),
+    or otherwise unusable (locked past the timeout, an I/O error)."""
+    text = str(exc) or type(exc).__name__
+    if type(exc) is sqlite3.DatabaseError or "malformed" in text or "not a database" in text:
+        return LedgerDamaged(
+            f"the batch ledger {path} is damaged ({text}); nothing was changed and no finished "
+            f"output is lost: 'vidrestore batch recover {path.parent}' sets it aside and rebuilds "
+            "it from the records of the finished outputs, then run the batch again")
+    return OutputError(f"cannot use the batch ledger {path}: {text}")
+
+
+@contextlib.contextmanager
+def ledger_errors(path: str | Path) -> Iterator[None]:
+    """Turn SQLite's errors on the ledger ``path`` into ``ledger_failure``'s one line."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise ledger_failure(Path(os.path.abspath(path)), exc) from None
+
+
+class ClaimLost(VidrestoreError):
+    """A worker's claim on a file was taken over (another run judged the worker dead): the
+    worker must not publish that file's output or record its outcome."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -97,14 +127,19 @@ class Ledger:
             raise OutputError(f"cannot open the batch ledger {self.path}: {exc}") from None
         self.db.row_factory = sqlite3.Row
         self.journal = "delete" if on_network_fs(self.path) else "wal"
-        self.db.execute("PRAGMA busy_timeout = 120000")
-        self.db.execute(f"PRAGMA journal_mode = {self.journal}")
-        self.db.execute("PRAGMA synchronous = FULL")
-        self.db.execute("PRAGMA foreign_keys = ON")
-        with self.transaction() as db:
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                db.execute(statement)
-            _migrate(db, self.path)
+        with ledger_errors(self.path):
+            try:
+                self.db.execute("PRAGMA busy_timeout = 120000")
+                self.db.execute(f"PRAGMA journal_mode = {self.journal}")
+                self.db.execute("PRAGMA synchronous = FULL")
+                self.db.execute("PRAGMA foreign_keys = ON")
+                with self.transaction() as db:
+                    for statement in filter(str.strip, _SCHEMA.split(";")):
+                        db.execute(statement)
+                    _migrate(db, self.path)
+            except BaseException:
+                self.db.close()
+                raise
 
     @classmethod
     def in_folder(cls, outdir: str | Path, *, create: bool = True) -> "Ledger":
@@ -137,7 +172,8 @@ class Ledger:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # SQLite may have rolled back itself (a full disk)
+                self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
 
@@ -266,6 +302,23 @@ class Ledger:
                     _event(db, row["id"], _run_of(db, row["id"]), worker, "failed", error, time.time())
             return rows
 
+    def holds(self, file_id: int, worker: int) -> bool:
+        """Whether ``worker`` still holds its claim on ``file_id`` (``running`` under it)."""
+        return _holds(self.db, file_id, worker)
+
+    @contextlib.contextmanager
+    def holding(self, file_id: int, worker: int) -> Iterator[None]:
+        """Run the block (publishing an output) while ``worker``'s claim on ``file_id`` is
+        sure to stay its own: inside one write transaction, which no takeover can interleave.
+
+        Raises:
+            ClaimLost: the claim is no longer ``worker``'s (the block does not run).
+        """
+        with self.transaction() as db:
+            if not _holds(db, file_id, worker):
+                raise ClaimLost(f"file {file_id} was taken over by another run; not publishing it")
+            yield
+
     def progress(self, file_id: int, worker: int, frames: int, total: int | None) -> None:
         """How far the claimed file is: ``frames`` written of an expected ``total``."""
         with self.transaction() as db:
@@ -303,6 +356,11 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
             db.execute(statement)
     if row is None or version < SCHEMA_VERSION:
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+
+
+def _holds(db: sqlite3.Connection, file_id: int, worker: int) -> bool:
+    row = db.execute("SELECT status, worker FROM files WHERE id = ?", (file_id,)).fetchone()
+    return row is not None and row["status"] == "running" and row["worker"] == worker
 
 
 def _run_of(db: sqlite3.Connection, file_id: int) -> str | None:

@@ -44,13 +44,23 @@ class BatchProgress:
         self.finished = 0
         self.started = time.perf_counter()
         self._partial: dict[int, tuple[int, int | None]] = {}  # file id → (frames, expected)
+        self._last_event = 0
+        self._want_bar = not quiet and (bar if bar is not None else self.stream.isatty())
         self._bar = None
-        if not quiet and total and (bar if bar is not None else self.stream.isatty()):
-            from tqdm import tqdm
+        self._open_bar(total)
 
-            self._bar = tqdm(total=total, file=self.stream, dynamic_ncols=True, desc="batch",
-                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} files "
-                                        "[{elapsed}<{remaining}{postfix}]")
+    def _open_bar(self, total: int) -> None:
+        if not self._want_bar or not total:
+            return
+        if self._bar is not None:
+            self._bar.total += total
+            self._bar.refresh()
+            return
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=total, file=self.stream, dynamic_ncols=True, desc="batch",
+                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} files "
+                                    "[{elapsed}<{remaining}{postfix}]")
 
     @property
     def position(self) -> float:
@@ -63,6 +73,10 @@ class BatchProgress:
         """Frames written by this run: of finished files and of those being restored."""
         return self.frames + sum(frames for frames, _ in self._partial.values())
 
+    def add(self, files: int) -> None:
+        """``files`` more to process (files that came back to the run at its end)."""
+        self._open_bar(files)
+
     def running(self, rows) -> None:
         """The ledger's running files of this run (``Ledger.running``) with their progress."""
         self._partial = {row["id"]: (row["progress_frames"], row["progress_total"])
@@ -72,6 +86,11 @@ class BatchProgress:
     def event(self, row: Mapping) -> None:
         """A ledger event joined with its file's row (see ``Ledger.events``); only workers'
         outcomes count (inputs found unreadable while planning are in the summary)."""
+        event = row["event"] if "event" in row.keys() else None
+        if event is not None:
+            if event <= self._last_event:
+                return  # already shown (a run that went back to work reads its events again)
+            self._last_event = event
         if row["event_status"] not in ("done", "failed") or row["event_worker"] is None:
             return
         self.finished += 1
@@ -96,6 +115,7 @@ class BatchProgress:
         self._bar.set_postfix(frames=frames, fps=f"{frames / elapsed:.1f}" if elapsed else "-")
 
     def close(self) -> None:
+        self._want_bar = False
         if self._bar is not None:
             self._bar.close()
             self._bar = None

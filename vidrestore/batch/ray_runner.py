@@ -22,10 +22,11 @@ from typing import Callable
 
 from vidrestore.errors import Interrupted, UsageError, VidrestoreError, WeightsError
 
+from .heartbeat import Heartbeat
 from .identity import ProcessIdentity
 from .ledger import Ledger
 from .local import WorkerFailed
-from .worker import Heartbeat, Outcome, build_worker_restorer, record, restore_one
+from .worker import Outcome, build_worker_restorer, record, restore_one
 
 # One restorer per Ray worker process, reused by the tasks it runs (Ray keeps worker
 # processes between tasks); keyed by settings so a process never mixes two batches' models.

@@ -15,8 +15,15 @@ For each input, in this order:
    failed (*given up*);
 6. ``pending`` → queued.
 
-Identities are read outside the transaction (hashing may take a while on a slow disk); the
-decisions and writes happen in one ``BEGIN IMMEDIATE`` transaction over fresh rows.
+Input identities are read outside the transaction (hashing may take a while on a slow
+disk); the decisions and writes happen in one ``BEGIN IMMEDIATE`` transaction over fresh rows,
+and a finished output is checked there, against the row as it is then (another run on the
+same OUTDIR may have finished the file meanwhile: it must not look changed and be redone).
+
+``settle`` is the end of a run: once its own queue is empty, the files it planned that are
+still neither done nor failed were held elsewhere (by another live run that claimed them
+first, or by a worker killed since); it makes those of dead workers pending again and queues
+every pending one for this run, and says which are still held by live workers (to wait for).
 """
 
 from __future__ import annotations
@@ -71,10 +78,9 @@ def prepare(ledger: Ledger, items: Sequence[BatchItem], *, settings: str, run: s
                 if alive[worker]:
                     result.busy.append(item.key)
                     continue
-                db.execute("UPDATE files SET status = 'pending', attempts = MAX(attempts - 1, 0), "
-                           "interruptions = interruptions + 1, worker = NULL WHERE id = ?", (row["id"],))
-                _event(db, row["id"], run, None, "pending", "interrupted: its worker is gone", now)
-                row = db.execute("SELECT * FROM files WHERE id = ?", (row["id"],)).fetchone()
+                row = _reclaim(db, row["id"], run, now)
+            if row is not None and row["status"] == "done":  # as it is now, not as it was read
+                look = _Seen(look.stamp, look.content, look.error, _output_ok(ledger, item, row))
             action, why = _decide(ledger, item, row, look, settings=settings, resume=resume,
                                   max_attempts=max_attempts)
             file_id = _write(ledger, item, row, look, action, why, settings, run, now)
@@ -89,6 +95,48 @@ def prepare(ledger: Ledger, items: Sequence[BatchItem], *, settings: str, run: s
                 result.unreadable.append(item.key)
             else:
                 result.gave_up.append(item.key)
+    return result
+
+
+def _reclaim(db: sqlite3.Connection, file_id: int, run: str, now: float) -> sqlite3.Row:
+    """A ``running`` row whose worker is gone: pending again, the interrupted attempt not
+    counted. Returns the row as it is now."""
+    db.execute("UPDATE files SET status = 'pending', attempts = MAX(attempts - 1, 0), "
+               "interruptions = interruptions + 1, worker = NULL WHERE id = ?", (file_id,))
+    _event(db, file_id, run, None, "pending", "interrupted: its worker is gone", now)
+    return db.execute("SELECT * FROM files WHERE id = ?", (file_id,)).fetchone()
+
+
+@dataclass
+class Unsettled:
+    """What ``settle`` found among a run's files: keys now on its queue (pending), and the
+    rows held by live workers of other runs."""
+
+    queued: list[str] = field(default_factory=list)
+    held: list[sqlite3.Row] = field(default_factory=list)
+
+
+def settle(ledger: Ledger, keys: Sequence[str], *, run: str) -> Unsettled:
+    """Bring the run's files that are neither done nor failed back to it (see the module)."""
+    result = Unsettled()
+    now = time.time()
+    wanted = set(keys)
+    with ledger.transaction() as db:
+        rows = [r for r in db.execute("SELECT * FROM files WHERE status IN ('pending', 'running') "
+                                      "ORDER BY key").fetchall() if r["key"] in wanted]
+        position = db.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM queue WHERE run = ?",
+                              (run,)).fetchone()[0]
+        for row in rows:
+            if row["status"] == "running":
+                worker = ledger.worker(row["worker"]) if row["worker"] is not None else None
+                if ledger.alive(worker):
+                    result.held.append(row)
+                    continue
+                row = _reclaim(db, row["id"], run, now)
+            db.execute("INSERT OR IGNORE INTO queue (run, file, position) VALUES (?,?,?)",
+                       (run, row["id"], position))
+            position += 1
+            result.queued.append(row["key"])
     return result
 
 

@@ -9,18 +9,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from vidrestore.errors import Interrupted, UsageError
+from vidrestore.errors import InputError, Interrupted, MissingWeightsError, UsageError
 
 from .identity import ProcessIdentity, settings_digest
-from .ledger import Ledger, row_dict
+from .ledger import LEDGER_NAME, Ledger, ledger_errors, row_dict
 from .local import cuda_devices, run_local
 from .plan import collect_inputs, plan_outputs, select_shard
 from .progress import BatchProgress
-from .resume import prepare
+from .resume import prepare, settle
 from .worker import WorkerSpec
 
 EXIT_SOME_FAILED = 5
 """Exit code of a batch that finished with failed files (0: every file done)."""
+
+EXIT_INCOMPLETE = 6
+"""Exit code of a batch that ended with files neither done nor failed (pending, or held by
+a run that is still going): a re-run finishes them. ``settle`` makes this rare: a run waits
+for the files other runs hold and takes over those of dead workers."""
+
+MAX_ROUNDS = 20
+"""How often a run goes back to work on files that came back to it (see ``settle``)."""
+
+WAIT_SECONDS = 1.0
+SAY_WAITING_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -78,7 +89,12 @@ class BatchResult:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_SOME_FAILED if self.counts()["failed"] else 0
+        """0 every file done; 6 (``EXIT_INCOMPLETE``) some neither done nor failed; 5
+        (``EXIT_SOME_FAILED``) the rest done but some failed."""
+        counts = self.counts()
+        if counts["pending"] or counts["running"]:
+            return EXIT_INCOMPLETE
+        return EXIT_SOME_FAILED if counts["failed"] else 0
 
     def to_json(self) -> dict:
         return {
@@ -125,7 +141,15 @@ def run_batch(options: BatchOptions, *, log: Callable[[str], None] = lambda line
     items = plan_outputs(files, root, outdir, config.encode.codec)
     if options.shard is not None:
         items = select_shard(items, *options.shard)
+    check_files(config)
     settings = settings_digest(config)
+    with ledger_errors(outdir / LEDGER_NAME):
+        return _run(options, items, settings, outdir, started, log)
+
+
+def _run(options: BatchOptions, items, settings: str, outdir: Path, started: float,
+         log: Callable[[str], None]) -> BatchResult:
+    config = options.config
     ledger = Ledger.in_folder(outdir)
     run = uuid.uuid4().hex[:12]
     ledger.begin_run(run, ProcessIdentity.current(), options.argv, settings)
@@ -136,11 +160,14 @@ def run_batch(options: BatchOptions, *, log: Callable[[str], None] = lambda line
         if prepared.skipped:
             log(f"{len(prepared.skipped)} of {len(items)} files already done; skipping them")
         if prepared.busy:
-            log(f"{len(prepared.busy)} files are being restored by another live run; leaving them")
+            log(f"{len(prepared.busy)} files are being restored by another live run; "
+                "this run waits for them at its end")
         progress = BatchProgress(len(prepared.queued), quiet=options.quiet)
         try:
             if prepared.queued:
                 _execute(ledger, options, run, settings, len(prepared.queued), progress, log)
+            worked = _finish(ledger, options, run, settings, [i.key for i in items], set(prepared.queued),
+                             progress, log)
         finally:
             progress.close()
         outcome = "finished"
@@ -155,12 +182,42 @@ def run_batch(options: BatchOptions, *, log: Callable[[str], None] = lambda line
     result = BatchResult(
         run=run, ledger=ledger.path, settings=settings,
         rows=[row_dict(rows[i.key]) for i in items],
-        restored=[k for k in prepared.queued if rows[k]["status"] == "done" and rows[k]["run"] == run],
+        restored=[k for k in [*prepared.queued, *worked]
+                  if rows[k]["status"] == "done" and rows[k]["run"] == run],
         skipped=prepared.skipped, busy=prepared.busy,
         seconds=time.perf_counter() - started,
     )
     ledger.close()
     return result
+
+
+def _finish(ledger: Ledger, options: BatchOptions, run: str, settings: str, keys: list[str],
+            queued: set[str], progress: BatchProgress, log: Callable[[str], None]) -> list[str]:
+    """After the run's queue is empty: work on the files that came back to it, wait for those
+    other live runs hold, until each of ``keys`` is done or failed (see ``resume.settle``).
+    Returns the keys it queued that were not in ``queued`` (the run's first queue)."""
+    extra: list[str] = []
+    rounds = 0
+    said = None
+    while True:
+        state = settle(ledger, keys, run=run)
+        if state.queued and rounds < MAX_ROUNDS:
+            rounds += 1
+            new = [k for k in state.queued if k not in queued and k not in extra]
+            extra += new
+            progress.add(len(new))
+            log(f"{len(state.queued)} files came back to this run (released or left by a stopped "
+                "worker); restoring them")
+            _execute(ledger, options, run, settings, len(state.queued), progress, log)
+            continue
+        if not state.held or state.queued:
+            return extra
+        if said is None or time.monotonic() - said >= SAY_WAITING_SECONDS:
+            holders = sorted({f"{r['host']} pid {r['pid']}" for r in state.held})
+            log(f"waiting for {len(state.held)} files being restored by another run "
+                f"({', '.join(holders[:3])}{' ...' if len(holders) > 3 else ''})")
+            said = time.monotonic()
+        time.sleep(WAIT_SECONDS)
 
 
 def _execute(ledger: Ledger, options: BatchOptions, run: str, settings: str, queued: int,
@@ -174,9 +231,25 @@ def _execute(ledger: Ledger, options: BatchOptions, run: str, settings: str, que
         return
     gpus = cuda_devices(config.device)
     jobs = options.jobs or max(1, len(gpus))
-    spec = WorkerSpec(ledger=str(ledger.path), run=run, config=config, threads=1)
+    spec = WorkerSpec(ledger=str(ledger.path), run=run, config=config, threads=1, coordinator=os.getpid())
     run_local(ledger, spec, jobs=min(jobs, queued), gpus=gpus, on_event=progress.event,
               on_running=progress.running)
+
+
+def check_files(config) -> None:
+    """Refuse, before the ledger is touched, a ``--weights`` or ``--reference`` file that is
+    missing: the settings hash covers their content, so a run without them would take every
+    done file for one with other settings and queue it again (and every worker would fail).
+
+    Raises:
+        MissingWeightsError: the ``--weights`` file is gone (exit code 4).
+        InputError: the ``--reference`` photo is gone (exit code 3).
+    """
+    weights, reference = getattr(config, "weights", None), getattr(config, "reference", None)
+    if weights is not None and not Path(weights).is_file():
+        raise MissingWeightsError(f"weights file not found: {weights}")
+    if reference is not None and not Path(reference).is_file():
+        raise InputError(f"reference image not found: {reference}")
 
 
 def validate(options: BatchOptions) -> None:
@@ -189,4 +262,5 @@ def validate(options: BatchOptions) -> None:
         raise UsageError("--jobs and --ray do not mix (Ray places one task per file itself)")
 
 
-__all__ = ["BatchOptions", "BatchResult", "EXIT_SOME_FAILED", "file_json", "run_batch", "validate"]
+__all__ = ["BatchOptions", "BatchResult", "EXIT_INCOMPLETE", "EXIT_SOME_FAILED", "file_json", "run_batch",
+           "validate"]

@@ -10,12 +10,18 @@ Order of events for one file, so that a kill -9 at any moment is harmless:
 1. claim (``running``, in a transaction);
 2. remove this output's leftovers from a killed run (temporary files of its exact names);
 3. ``restore_video`` writes a temporary file beside the output and renames it into place,
-   then writes the report atomically;
+   inside a ledger transaction that checks the claim is still this worker's, then writes
+   the report atomically;
 4. the ledger records ``done`` with the output's identity (one transaction).
 
 Killed before 4, the row stays ``running`` under a dead worker: the next run makes it pending
 and redoes it, replacing whatever output is there (the ledger, not the file system, says what
 is done). Killed after 4, it is done and never redone.
+
+A worker never outlives its coordinator (``lifeline``), and one whose claim was taken over
+(another run judged it dead: no heartbeat for ``LEASE_SECONDS`` on another machine) stops
+that file at its next frame (the heartbeat thread checks the claim every tick) and in any
+case before it publishes (step 3), without recording anything.
 """
 
 from __future__ import annotations
@@ -26,7 +32,6 @@ import re
 import shutil
 import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,12 +39,11 @@ from typing import Any, Callable
 
 from vidrestore.errors import Interrupted, VidrestoreError, WeightsError
 
+from .lifeline import die_with_parent, parent_is
+from .heartbeat import PROGRESS_SECONDS, Heartbeat  # noqa: F401 - re-exported
 from .identity import FileStamp, ProcessIdentity, content_digest
-from .ledger import HEARTBEAT_SECONDS, Ledger
-
-PROGRESS_SECONDS = 2.0
-"""How often a worker writes its current file's progress to the ledger (at most)."""
-
+from .ledger import ClaimLost, Ledger
+from .records import write_record
 
 @dataclass(frozen=True)
 class WorkerSpec:
@@ -51,6 +55,8 @@ class WorkerSpec:
         config: the restoration settings.
         threads: torch threads for this worker.
         gpu: the CUDA device to pin it to (a ``CUDA_VISIBLE_DEVICES`` entry), or None.
+        coordinator: the pid of the process that starts it (its parent), which it must not
+            outlive; None: not checked.
     """
 
     ledger: str
@@ -58,6 +64,7 @@ class WorkerSpec:
     config: Any
     threads: int
     gpu: str | None = None
+    coordinator: int | None = None
 
 
 @dataclass(frozen=True)
@@ -85,13 +92,16 @@ def build_worker_restorer(config):
 
 
 def restore_one(row: dict, outdir: str | Path, config, restorer, who: ProcessIdentity,
-                on_frame: Callable[[int, int | None], None] | None = None) -> Outcome:
+                on_frame: Callable[[int, int | None], None] | None = None,
+                publish_guard: Callable[[], Any] | None = None) -> Outcome:
     """Restore the file of a claimed ledger row (outputs under ``outdir``); failures become
-    an ``Outcome``. ``on_frame(frames written, expected total)`` follows its progress.
+    an ``Outcome``. ``on_frame(frames written, expected total)`` follows its progress;
+    ``publish_guard`` is the context the output is renamed into place in (``Ledger.holding``).
 
     Raises:
         Interrupted, KeyboardInterrupt: stop (the caller gives the claim back).
         WeightsError: missing or unfit weights (the caller stops the batch).
+        ClaimLost: the claim was taken over; nothing was published or recorded.
     """
     from vidrestore.restore_video import restore_video
 
@@ -106,8 +116,8 @@ def restore_one(row: dict, outdir: str | Path, config, restorer, who: ProcessIde
         output.parent.mkdir(parents=True, exist_ok=True)
         remove_leftovers(output, report, source)
         summary = restore_video(source, output, config, overwrite=True, report_path=report,
-                                restorer=restorer, on_frame=on_frame)
-    except (Interrupted, WeightsError):
+                                restorer=restorer, on_frame=on_frame, publish_guard=publish_guard)
+    except (Interrupted, WeightsError, ClaimLost):
         raise
     except VidrestoreError as exc:
         return failed(str(exc))
@@ -130,8 +140,11 @@ def restore_one(row: dict, outdir: str | Path, config, restorer, who: ProcessIde
 
 
 def record(ledger: Ledger, row, worker: int, outcome: Outcome) -> None:
-    """Write ``outcome`` for the claimed ``row`` (done only after the output is in place)."""
+    """Write ``outcome`` for the claimed ``row`` (done only after the output is in place,
+    and after its done record, which survives a damaged ledger: see ``records``)."""
     if outcome.status == "done":
+        write_record(ledger.outdir, row, output=outcome.output, frames=outcome.frames,
+                     faces=outcome.faces, seconds=outcome.seconds, host=outcome.host, pid=outcome.pid)
         ledger.finish(row["id"], worker, output=outcome.output, frames=outcome.frames,
                       faces=outcome.faces, seconds=outcome.seconds, host=outcome.host, pid=outcome.pid)
     else:
@@ -170,69 +183,49 @@ def remove_leftovers(output: Path, report: Path, source: Path) -> None:
                     path.unlink(missing_ok=True)
 
 
-class Heartbeat(threading.Thread):
-    """Refreshes a worker's heartbeat and writes the progress of the file it is restoring
-    (``report``) to the ledger every ``PROGRESS_SECONDS``; if the process's parent dies (the
-    coordinator was killed), interrupts the worker so it gives its claim back and exits."""
-
-    def __init__(self, ledger_path: str, worker: int, *, parent: int | None = None,
-                 tick: float = 1.0) -> None:
-        super().__init__(name="vidrestore-heartbeat", daemon=True)
-        self.ledger_path = ledger_path
-        self.worker = worker
-        self.parent = parent
-        self.tick = tick
-        self._progress: tuple[int, int, int | None] | None = None
-        self._stop_event = threading.Event()
-
-    def report(self, file_id: int, frames: int, total: int | None) -> None:
-        """The claimed file ``file_id`` has ``frames`` of ``total`` written (any thread)."""
-        self._progress = (file_id, frames, total)
-
-    def run(self) -> None:
-        ledger = Ledger(self.ledger_path)
-        last_beat = last_progress = time.monotonic()
-        written = None
-        try:
-            while not self._stop_event.wait(self.tick):
-                if self.parent is not None and os.getppid() != self.parent:
-                    os.kill(os.getpid(), signal.SIGTERM)
-                    return
-                now = time.monotonic()
-                if now - last_beat >= HEARTBEAT_SECONDS:
-                    ledger.heartbeat(self.worker)
-                    last_beat = now
-                progress = self._progress
-                if progress is not None and progress != written and now - last_progress >= PROGRESS_SECONDS:
-                    ledger.progress(progress[0], self.worker, *progress[1:])
-                    written, last_progress = progress, now
-        finally:
-            ledger.close()
-
-    def stop(self) -> None:
-        self._stop_event.set()
-
-
 def work(ledger: Ledger, spec: WorkerSpec, worker: int, who: ProcessIdentity,
-         report: Callable[[int, int, int | None], None] | None = None) -> int:
+         report: Callable[[int, int, int | None], None] | None = None,
+         beat: Heartbeat | None = None) -> int:
     """Claim and restore files of ``spec.run`` until its queue is empty; returns files done.
-    ``report(file id, frames written, expected total)`` follows each file's progress."""
+
+    ``report(file id, frames written, expected total)`` follows each file's progress (default:
+    ``beat.report``); ``beat`` watches each claim, and a file whose claim it finds taken over
+    is stopped at its next frame and left to its new holder.
+    """
     restorer = None
     count = 0
+    if report is None and beat is not None:
+        report = beat.report
     while True:
         row = ledger.claim(spec.run, worker, who)
         if row is None:
             return count
+        file_id = row["id"]
+        if beat is not None:
+            beat.watch(file_id)
         try:
             if restorer is None:
                 restorer = build_worker_restorer(spec.config)
-            on_frame = None if report is None else functools.partial(report, row["id"])
-            outcome = restore_one(dict(row), ledger.outdir, spec.config, restorer, who, on_frame)
+            outcome = restore_one(dict(row), ledger.outdir, spec.config, restorer, who,
+                                  functools.partial(_on_frame, file_id, report, beat),
+                                  functools.partial(ledger.holding, file_id, worker))
+        except ClaimLost:
+            continue  # another run holds the file now; nothing of this attempt remains
         except BaseException:
-            ledger.release(row["id"], worker)
+            ledger.release(file_id, worker)
             raise
+        finally:
+            if beat is not None:
+                beat.watch(None)
         record(ledger, row, worker, outcome)
         count += 1
+
+
+def _on_frame(file_id: int, report, beat: Heartbeat | None, frames: int, total: int | None) -> None:
+    if beat is not None and beat.lost(file_id):
+        raise ClaimLost(f"file {file_id} was taken over by another run; stopping it")
+    if report is not None:
+        report(file_id, frames, total)
 
 
 def _on_sigterm(signum, frame) -> None:
@@ -247,6 +240,9 @@ def worker_main(spec: WorkerSpec) -> None:
     """
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides; it sends SIGTERM
+    die_with_parent(signal.SIGTERM)
+    if not parent_is(spec.coordinator):
+        sys.exit(Interrupted.exit_code)  # the coordinator died before this worker started
     if spec.gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = spec.gpu  # before torch is imported
     import torch
@@ -255,11 +251,11 @@ def worker_main(spec: WorkerSpec) -> None:
     ledger = Ledger(spec.ledger)
     who = ProcessIdentity.current()
     worker = ledger.register_worker(spec.run, who)
-    beat = Heartbeat(spec.ledger, worker, parent=os.getppid())
+    beat = Heartbeat(spec.ledger, worker, parent=spec.coordinator)
     beat.start()
     fatal, code = None, 0
     try:
-        work(ledger, spec, worker, who, report=beat.report)
+        work(ledger, spec, worker, who, beat=beat)
     except (Interrupted, KeyboardInterrupt):
         code = Interrupted.exit_code
     except VidrestoreError as exc:

@@ -4,10 +4,13 @@
                      [--shard K/N] [--ray auto|ADDRESS] [--retries N] [--no-resume]
                      [--json] [--quiet] [restore options]
     vidrestore batch status OUTDIR [--json]
+    vidrestore batch recover OUTDIR [--json]
 
-A first argument ``status`` is the status command (restore a file named ``status`` as
-``./status``). Exit codes: 0 every file done, 5 the batch finished but some files failed
-(their errors are in the ledger), 2 usage, 4 missing weights, 130 interrupted, 1 internal.
+A first argument ``status`` or ``recover`` is that command (restore a file named ``status``
+as ``./status``). ``recover`` sets a damaged ledger aside and rebuilds it from the done
+records of the finished outputs. Exit codes: 0 every file done, 5 the batch finished but
+some files failed (their errors are in the ledger), 6 some files neither done nor failed
+(run it again), 2 usage (or a damaged ledger), 4 missing weights, 130 interrupted, 1 internal.
 """
 
 from __future__ import annotations
@@ -21,14 +24,16 @@ from vidrestore.errors import UsageError
 
 from .restore import add_restore_options, config_from_args
 
-_STATUS_USAGE = "usage: vidrestore batch status OUTDIR [--json]"
+_STATUS_USAGE = "usage: vidrestore batch {command} OUTDIR [--json]"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Restore many videos into OUTDIR, mirroring their folders, with a "
                           "resumable SQLite ledger (OUTDIR/vidrestore-ledger.sqlite). "
-                          "'vidrestore batch status OUTDIR [--json]' shows every file's state. "
-                          "Exit codes: 0 all done, 5 some files failed.")
+                          "'vidrestore batch status OUTDIR [--json]' shows every file's state; "
+                          "'vidrestore batch recover OUTDIR' rebuilds a damaged ledger from the "
+                          "finished outputs' records. Exit codes: 0 all done, 5 some files failed, "
+                          "6 some files neither done nor failed (run again).")
     parser.add_argument("inputs", nargs="*", type=Path, metavar="INPUT",
                         help="video files and folders (searched recursively)")
     parser.add_argument("-o", "--output", type=Path, metavar="OUTDIR",
@@ -64,6 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.inputs and str(args.inputs[0]) == "status":
         return _status(args)
+    if args.inputs and str(args.inputs[0]) == "recover":
+        return _recover(args)
     return _batch(args)
 
 
@@ -101,16 +108,48 @@ def _batch(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _status(args: argparse.Namespace) -> int:
-    from vidrestore.batch.ledger import Ledger
-    from vidrestore.batch.progress import status_text
-    from vidrestore.batch.runner import file_json
-
+def _outdir_only(args: argparse.Namespace, command: str) -> Path:
+    """The OUTDIR of ``batch status|recover OUTDIR [--json]``, which take no other option."""
     given = {k: v for k, v in vars(args).items() if k not in ("inputs", "json", "_batch_defaults")}
     defaults = args._batch_defaults
     if len(args.inputs) != 2 or any(v != defaults.get(k) for k, v in given.items()):
-        raise UsageError(f"{_STATUS_USAGE} (it takes no other options)")
-    ledger = Ledger.in_folder(args.inputs[1], create=False)
+        raise UsageError(f"{_STATUS_USAGE.format(command=command)} (it takes no other options)")
+    return args.inputs[1]
+
+
+def _recover(args: argparse.Namespace) -> int:
+    from vidrestore.batch.ledger import LEDGER_NAME, ledger_errors
+    from vidrestore.batch.records import recover
+
+    outdir = _outdir_only(args, "recover")
+    with ledger_errors(Path(outdir) / LEDGER_NAME):
+        result = recover(outdir)
+    if args.json:
+        print(json.dumps({"ledger": str(result.ledger), "healthy": result.healthy,
+                          "kept_as": [str(p) for p in result.kept_as], "done": result.done,
+                          "stale": result.stale}, indent=1))
+    elif result.healthy:
+        print(f"the ledger {result.ledger} is healthy; nothing to recover")
+    else:
+        kept = f"; the damaged ledger is kept as {result.kept_as[0]}" if result.kept_as else ""
+        print(f"rebuilt {result.ledger}: {len(result.done)} finished files recovered from their done "
+              f"records, {len(result.stale)} records no longer match their output (those files will "
+              f"be redone){kept}. Run the batch again to finish the rest.")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from vidrestore.batch.ledger import LEDGER_NAME, Ledger, ledger_errors
+
+    outdir = _outdir_only(args, "status")
+    with ledger_errors(Path(outdir) / LEDGER_NAME):
+        return _show_status(args, Ledger.in_folder(outdir, create=False))
+
+
+def _show_status(args: argparse.Namespace, ledger) -> int:
+    from vidrestore.batch.progress import status_text
+    from vidrestore.batch.runner import file_json
+
     rows = list(ledger.files().values())
     live = {row["id"]: ledger.alive(ledger.worker(row["worker"])) if row["worker"] is not None else False
             for row in rows if row["status"] == "running"}

@@ -11,7 +11,9 @@ from pathlib import Path
 from vidrestore.config import from_mapping, load_yaml, to_mapping
 from vidrestore.errors import UsageError
 from vidrestore.io.encoding import CODECS, default_codec
+from vidrestore.io.trim import Trim, parse_time
 from vidrestore.names import (
+    DeinterlaceName,
     DetectorName,
     DeviceName,
     EngineName,
@@ -22,6 +24,7 @@ from vidrestore.names import (
     SmoothName,
     TemporalName,
     VerifierName,
+    UpsamplerName,
     choices,
 )
 from vidrestore.settings import RestoreConfig
@@ -94,6 +97,26 @@ def add_restore_options(parser: argparse.ArgumentParser) -> None:
                             "(default 0.02)")
     faces.add_argument("--no-face-cache", dest="face_cache", action="store_false", default=None,
                        help="do not keep or reuse the face stage's results beside the output")
+    source = parser.add_argument_group("source")
+    source.add_argument("--deinterlace", choices=choices(DeinterlaceName),
+                        help="auto (default): deinterlace interlaced video with bwdif; off: keep it "
+                             "interlaced; bwdif / yadif: deinterlace every frame")
+    source.add_argument("--field-rate", action="store_true", default=None,
+                        help="one output frame per field when deinterlacing (50i -> 50p)")
+    source.add_argument("--square-pixels", action="store_true", default=None,
+                        help="resample non-square pixels (anamorphic video) to square ones; "
+                             "otherwise the sample aspect ratio is kept")
+    upscale = parser.add_argument_group("upscale")
+    upscale.add_argument("--upscale", type=int, metavar="N",
+                         help="enlarge the whole frame N times: 1 (default), 2 or 4; faces are pasted "
+                              "at the enlarged size")
+    upscale.add_argument("--bg-upsampler", choices=choices(UpsamplerName),
+                         help="how the frame is enlarged: realesrgan (default; lanczos with a note when "
+                              "offline without its weights), lanczos, or none (plain bicubic)")
+    upscale.add_argument("--bg-weights", type=Path, metavar="FILE",
+                         help="a Real-ESRGAN checkpoint instead of the official x2plus / x4plus")
+    upscale.add_argument("--bg-tile", type=int, metavar="PX",
+                         help="tile side Real-ESRGAN runs on (default 256; memory is one tile's)")
     out = parser.add_argument_group("output")
     out.add_argument("--codec", choices=CODECS + ("list",), action=_CodecAction,
                      help="video encoder (default libx264; libvpx-vp9 for .webm; NVENC falls back to "
@@ -146,6 +169,12 @@ def config_from_args(args: argparse.Namespace) -> RestoreConfig:
     put(data["temporal"], "mode", getattr(args, "temporal", None))
     put(data["temporal"], "window", getattr(args, "temporal_window", None))
     put(data["faces"]["verify"], "method", getattr(args, "verify", None))
+    for key, flag in (("deinterlace", "deinterlace"), ("field_rate", "field_rate"),
+                      ("square_pixels", "square_pixels")):
+        put(data["decode"], key, getattr(args, flag, None))
+    for key, flag in (("factor", "upscale"), ("upsampler", "bg_upsampler"), ("weights", "bg_weights"),
+                      ("tile", "bg_tile")):
+        put(data["upscale"], key, getattr(args, flag, None))
     return from_mapping(RestoreConfig, data)
 
 
@@ -157,6 +186,13 @@ def _detect_scale(text: str) -> float | str:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected auto or a number, got {text!r}") from None
+
+
+def trim_from_args(args: argparse.Namespace) -> Trim:
+    """``--start`` / ``--end`` (seconds or [hh:]mm:ss[.ms]) as a ``Trim``."""
+    start = parse_time(args.start, option="--start") if getattr(args, "start", None) is not None else None
+    end = parse_time(args.end, option="--end") if getattr(args, "end", None) is not None else None
+    return Trim(start, end)
 
 
 def parse_reference(text: str) -> dict[str, str]:
@@ -187,6 +223,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, metavar="FILE",
                         help="write the face tracks and per-frame face counts as JSON")
     parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    parser.add_argument("--start", metavar="T",
+                        help="restore from this time: seconds or [hh:]mm:ss[.ms] (audio and subtitles cut too)")
+    parser.add_argument("--end", metavar="T", help="restore up to this time (same forms as --start)")
     add_restore_options(parser)
 
 
@@ -200,6 +239,7 @@ def run(args: argparse.Namespace) -> int:
     from vidrestore.restore_video import restore_video
 
     config = config_from_args(args)
+    trim = trim_from_args(args)
     codec = default_codec(args.output)
     if args.codec is None and config.encode.codec == "libx264" and codec != "libx264":
         config = dataclasses.replace(config, encode=dataclasses.replace(config.encode, codec=codec))
@@ -218,6 +258,7 @@ def run(args: argparse.Namespace) -> int:
         progress=show and sys.stderr.isatty(),
         log=log,
         max_frames=args.max_frames,
+        trim=trim,
     )
     if show:
         print(f"vidrestore: {summary.line()} -> {args.output}", file=sys.stderr)
@@ -229,6 +270,8 @@ def _run_images(args: argparse.Namespace) -> int:
 
     if args.max_frames is not None:
         raise UsageError("--max-frames applies to videos, not images")
+    if args.start is not None or args.end is not None:
+        raise UsageError("--start and --end apply to videos, not images")
     if args.input.resolve() == args.output.resolve():
         raise UsageError("the output must not be the input")
     config = config_from_args(args)
@@ -246,4 +289,4 @@ def _run_images(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["add_arguments", "add_restore_options", "config_from_args", "parse_reference", "run"]
+__all__ = ["add_arguments", "add_restore_options", "config_from_args", "parse_reference", "run", "trim_from_args"]

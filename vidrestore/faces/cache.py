@@ -125,7 +125,15 @@ class CacheWriter:
         self._last_frame: int | None = None
 
     def add(self, index: int, faces: Sequence[Face], detected: bool, cut: bool = False) -> None:
-        """Append frame ``index``'s faces (frames in increasing order)."""
+        """Append frame ``index``'s faces (frames in increasing order); a write that fails
+        (a full disk) is an ``OutputError``."""
+        try:
+            self._add(index, faces, detected, cut)
+        except OSError as exc:
+            raise OutputError(f"cannot write the face cache in {self.target.parent}: "
+                              f"{exc.strerror or exc}") from None
+
+    def _add(self, index: int, faces: Sequence[Face], detected: bool, cut: bool) -> None:
         if self._last_frame is not None and index <= self._last_frame:
             raise ValueError(f"frames must be added in order: {index} after {self._last_frame}")
         self._last_frame = index
@@ -144,7 +152,15 @@ class CacheWriter:
         self.faces += len(faces)
 
     def commit(self, identities: Mapping[int, np.ndarray], identity_backend: str | None, **meta: Any) -> Path:
-        """Write the track identities and metadata, then move the entry into place."""
+        """Write the track identities and metadata, then move the entry into place (an
+        ``OutputError`` if that fails: a full disk, the folder removed)."""
+        try:
+            return self._commit(identities, identity_backend, **meta)
+        except OSError as exc:
+            raise OutputError(f"cannot write the face cache in {self.target.parent}: "
+                              f"{exc.strerror or exc}") from None
+
+    def _commit(self, identities: Mapping[int, np.ndarray], identity_backend: str | None, **meta: Any) -> Path:
         self._fh.close()
         self._frames_fh.close()
         ids = sorted(identities)

@@ -11,6 +11,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from vidrestore.errors import OutputError
+
 from .cache import CachedFaces, CacheWriter, FaceCache
 from .face import Face
 
@@ -69,9 +71,15 @@ class CacheSession:
         """Publish the entry being written (``publish``: the run was complete) or drop it."""
         if self._writer is not None:
             if publish:
-                path = self._writer.commit(identities, identity_backend, detector=detector)
-                self.state = "written"
-                self._log(f"faces: face cache written to {path}")
+                try:
+                    path = self._writer.commit(identities, identity_backend, detector=detector)
+                except OutputError as exc:  # the run's output is whole: the cache is a bonus
+                    self._writer.abort()
+                    self.state = "dropped"
+                    self._log(f"faces: warning: the face cache was not kept ({exc})")
+                else:
+                    self.state = "written"
+                    self._log(f"faces: face cache written to {path}")
             else:
                 self._writer.abort()
                 self.state = "dropped"

@@ -84,6 +84,27 @@ class EncodeSettings:
             raise UsageError(f"--crf must be within 0..{top}, got {self.crf}")
 
 
+_MATROSKA = frozenset({".mkv", ".webm", ".mka", ".mk3d"})
+_SAR_IN_BITSTREAM = frozenset({"libx264", "libx265", "h264_nvenc", "hevc_nvenc", "ffv1"})
+"""Encoders whose bitstream records the pixel shape (H.264 / H.265 VUI, FFV1 slice headers)."""
+
+
+def aspect_problem(output: str | Path, codec: str, sample_aspect_ratio) -> str | None:
+    """Why ``output`` cannot keep non-square pixels with ``codec``, or None.
+
+    MP4 and MOV record the sample aspect ratio in the container (``pasp``). FFmpeg's Matroska
+    muxer writes its display size only from a stream field PyAV does not expose, so in
+    Matroska / WebM the pixel shape survives only in bitstreams that record it.
+    """
+    if not sample_aspect_ratio or sample_aspect_ratio == 1:
+        return None
+    if Path(output).suffix.lower() in _MATROSKA and codec not in _SAR_IN_BITSTREAM:
+        return (f"{Path(output).suffix} with {codec} cannot record the input's pixel shape "
+                f"({sample_aspect_ratio}): the picture would play squeezed; write .mov / .mp4, use "
+                "--codec libx264 / libx265 / ffv1, or --square-pixels")
+    return None
+
+
 LIMITED_RANGE_ONLY = frozenset({"prores_ks"})
 """Encoders whose bitstream cannot say "full range": decoders read them as limited range."""
 

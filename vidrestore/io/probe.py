@@ -15,6 +15,8 @@ import av
 
 from vidrestore.errors import InputError, InputNotFoundError
 
+from .interlace import FIELD_ORDERS
+
 
 def open_input(path: str | Path) -> av.container.InputContainer:
     """Open a media file for reading, or raise InputError saying why in one line."""
@@ -26,7 +28,9 @@ def open_input(path: str | Path) -> av.container.InputContainer:
     if not os.access(path, os.R_OK):
         raise InputError(f"input is not readable (permission denied): {path}")
     try:
-        return av.open(str(path), "r")
+        # Tags that are not valid UTF-8 (old muxers, damaged headers) are read with
+        # replacement characters rather than failing the whole file.
+        return av.open(str(path), "r", metadata_errors="replace")
     except av.error.FFmpegError as exc:
         raise InputError(f"not a video file PyAV/FFmpeg can read: {path} ({_reason(exc)})") from None
 
@@ -44,6 +48,10 @@ def video_stream(container: av.container.InputContainer, path: str | Path = "") 
     streams = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
     if not streams:
         raise InputError(f"no video stream in {path or container.name}")
+    streams = [s for s in streams if s.codec_context is not None]
+    if not streams:
+        raise InputError(f"no decodable video stream in {path or container.name} (its codec is unknown: "
+                         "the header is damaged)")
     for stream in streams:
         if stream.disposition & av.stream.Disposition.default:
             return stream
@@ -79,6 +87,12 @@ class VideoInfo:
         rotation: display rotation in degrees counter-clockwise (0, 90, 180, 270).
         color_range, colorspace, color_primaries, color_trc: FFmpeg enum values (0/2 = unset).
         streams: every stream of the file.
+        sample_aspect_ratio: the shape of a stored pixel, width / height (16/15 for PAL 4:3
+            DV, 32/27 for NTSC 16:9...; 1 for square pixels or when nothing says otherwise):
+            the container's value, else the bitstream's.
+        field_order: ``progressive``, ``tt``, ``bb``, ``tb``, ``bt`` or ``unknown``, as the
+            header and the first decoded frame say (``io.interlace``).
+        start_time: seconds of the file's start (``--start`` / ``--end`` count from here).
     """
 
     path: str
@@ -98,11 +112,21 @@ class VideoInfo:
     color_primaries: int
     color_trc: int
     streams: tuple[StreamInfo, ...]
+    sample_aspect_ratio: Fraction = Fraction(1)
+    field_order: str = "unknown"
+    start_time: float = 0.0
+
+    @property
+    def display_aspect_ratio(self) -> Fraction:
+        """Width / height of the picture as shown (before rotation)."""
+        return Fraction(self.width, max(self.height, 1)) * self.sample_aspect_ratio
 
     def to_json(self) -> dict:
         """Plain data for ``vidrestore probe``."""
         data = asdict(self)
         data["time_base"] = str(self.time_base)
+        data["sample_aspect_ratio"] = str(self.sample_aspect_ratio)
+        data["display_aspect_ratio"] = str(self.display_aspect_ratio)
         data["rate"] = str(self.rate) if self.rate else None
         data["streams"] = [asdict(s) for s in self.streams]
         return data
@@ -123,6 +147,9 @@ def probe(path: str | Path) -> VideoInfo:
         elif container.duration is not None:
             duration = container.duration / av.time_base
         frames = stream.frames or (int(round(duration * fps)) if duration and fps else None)
+        sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
+        start = container.start_time / av.time_base if container.start_time is not None else (
+            float(stream.start_time * stream.time_base) if stream.start_time is not None and stream.time_base else 0.0)
         return VideoInfo(
             path=str(path),
             container=container.format.name,
@@ -141,6 +168,9 @@ def probe(path: str | Path) -> VideoInfo:
             color_primaries=int(ctx.color_primaries or 2),
             color_trc=int(ctx.color_trc or 2),
             streams=tuple(_stream_info(s) for s in container.streams),
+            sample_aspect_ratio=Fraction(sar) if sar and sar > 0 else Fraction(1),
+            field_order=FIELD_ORDERS.get(int(ctx.field_order or 0), "unknown"),
+            start_time=start,
         )
 
 
@@ -167,8 +197,15 @@ def _stream_rotation(container, stream) -> int:
 def _stream_info(stream) -> StreamInfo:
     ctx = stream.codec_context
     details: dict = {}
-    if stream.type == "video":
+    if ctx is None:  # a stream whose codec FFmpeg does not know (a damaged header)
+        pass
+    elif stream.type == "video":
         details = {"width": ctx.width, "height": ctx.height, "pix_fmt": ctx.pix_fmt}
+        sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
+        if sar and sar != 1:
+            details["sample_aspect_ratio"] = str(sar)
+        if ctx.field_order:
+            details["field_order"] = FIELD_ORDERS.get(int(ctx.field_order), "unknown")
         if stream.average_rate:
             details["fps"] = float(stream.average_rate)
     elif stream.type == "audio":
@@ -186,7 +223,16 @@ def _stream_info(stream) -> StreamInfo:
 
 
 def count_frames(path: str | Path) -> int:
-    """The exact number of video frames, by demuxing every packet (no decoding)."""
+    """The exact number of video frames, by demuxing every packet (no decoding); a file that
+    cannot be read any further is counted up to there, as ``VideoReader`` reads it."""
     with open_input(path) as container:
         stream = video_stream(container, path)
-        return sum(1 for packet in container.demux(stream) if packet.size)
+        count = 0
+        try:
+            for packet in container.demux(stream):
+                count += bool(packet.size)
+        except IndexError:  # PyAV's final flush when streams appeared mid-file: all counted
+            pass
+        except av.error.FFmpegError:  # unreadable from here on: the reader stops here too
+            pass
+        return count

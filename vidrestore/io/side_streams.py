@@ -9,6 +9,13 @@ a note; a damaged packet the muxer refuses is dropped and counted.
 The input is opened a second time just for these streams, and ``pump(until)`` muxes their
 packets up to the video's current time, so audio stays interleaved with video without
 buffering anything but one packet.
+
+A restored segment (``--start``) calls ``start_at(t0)`` with the source time of the first
+video frame kept: the second input seeks there, packets that start before it are left out
+(a subtitle still on screen is kept from ``t0`` on, shortened), and every timestamp is moved
+back by ``t0``, so audio and subtitles keep their exact place against the video, which
+starts at 0. Audio packets are copied whole, so the audio starts at the first packet at or
+after ``t0`` (within one packet, ~21 ms for AAC at 48 kHz).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Callable, Iterator
 
 import av
 
+from .atomic import DISK_ERRNOS
 from .probe import open_input
 
 ASS_HEADER = (
@@ -34,6 +42,7 @@ ASS_HEADER = (
 )
 """A minimal ASS header: FFmpeg's text subtitle encoders refuse to open without one."""
 
+_TOLERANCE = 1e-4  # seconds: a packet this close before the segment's start counts as at it
 _TEXT_SUBTITLES = {"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"}
 _SUBTITLE_ENCODER = {"mp4": "mov_text", "mov": "mov_text", "matroska": "subrip", "webm": "webvtt"}
 
@@ -71,10 +80,26 @@ class SideStreams:
             if route is not None:
                 self._routes[stream.index] = route
         self._packets: Iterator[av.Packet] | None = None
-        self._held: av.Packet | None = None
+        self._held: tuple[av.Packet, float] | None = None  # the next packet and its time
+        self._start = 0.0
         if self._routes:
-            wanted = [self._input.streams[i] for i in self._routes]
-            self._packets = iter(self._input.demux(wanted))
+            self._packets = self._demux()
+
+    def _demux(self) -> Iterator[av.Packet]:
+        return iter(self._input.demux([self._input.streams[i] for i in self._routes]))
+
+    def start_at(self, t0: float) -> None:
+        """Carry the streams from ``t0`` seconds (source time) on, moved back to start at 0
+        (see the module doc). Call before the first ``pump``."""
+        self._start = float(t0)
+        if self._packets is None or t0 <= 0:
+            return
+        try:
+            self._input.seek(int(t0 * av.time_base), backward=True)
+        except av.error.FFmpegError:
+            pass  # not seekable: the packets before t0 are read and left out
+        self._packets = self._demux()
+        self._held = None
 
     @property
     def summary(self) -> list[str]:
@@ -88,23 +113,49 @@ class SideStreams:
         if self._packets is None:
             return
         while True:
-            try:
-                packet = self._held or next(self._packets, None)
-            except av.error.FFmpegError as exc:  # a damaged tail: end the side streams here
-                self._log(f"audio / subtitles end early: the input is damaged ({exc})")
-                packet = None
-            self._held = None
-            if packet is None:
-                self._finish()
-                self._packets = None
-                return
-            if packet.dts is None and packet.pts is None:
-                continue  # FFmpeg's flush packets
-            t = float((packet.pts if packet.pts is not None else packet.dts) * packet.time_base)
+            held, self._held = self._held, None
+            if held is not None:
+                packet, t = held
+            else:
+                try:
+                    packet = next(self._packets, None)
+                except av.error.FFmpegError as exc:  # a damaged tail: end the side streams here
+                    self._log(f"audio / subtitles end early: the input is damaged ({exc})")
+                    packet = None
+                except IndexError:  # PyAV's final flush when streams appeared mid-file: all read
+                    packet = None
+                if packet is None:
+                    self._finish()
+                    self._packets = None
+                    return
+                if packet.dts is None and packet.pts is None:
+                    continue  # FFmpeg's flush packets
+                t = float((packet.pts if packet.pts is not None else packet.dts) * packet.time_base) - self._start
+                if self._start and not self._shift(packet, t):
+                    continue
+                t = max(t, 0.0)
             if until is not None and t > until:
-                self._held = packet
+                self._held = (packet, t)
                 return
             self._route(packet)
+
+    def _shift(self, packet: av.Packet, t: float) -> bool:
+        """Move a packet back by the segment's start; False if it lies before it (a subtitle
+        still showing at the start is kept, from 0, shortened)."""
+        tb = packet.time_base
+        offset = int(round(self._start / tb))
+        if t < -_TOLERANCE:
+            end = t + float((packet.duration or 0) * tb)
+            if packet.stream.type != "subtitle" or end <= _TOLERANCE:
+                return False
+            cut = -int(round(t / tb))
+            packet.duration = max(int(packet.duration) - cut, 1)
+            packet.pts = packet.dts = offset
+        if packet.pts is not None:
+            packet.pts = max(packet.pts - offset, 0)
+        if packet.dts is not None:
+            packet.dts = max(packet.dts - offset, 0)
+        return True
 
     def end(self, at: float | None = None) -> None:
         """Mux what is left up to ``at`` seconds (None: everything) and flush the encoders."""
@@ -124,7 +175,10 @@ class SideStreams:
     def _plan(self, stream) -> _Route | None:
         if stream.type not in ("audio", "subtitle"):
             if stream.type != "video" and stream.type != "attachment":
-                self._log(f"left out {stream.type} stream #{stream.index} ({stream.codec_context.name})")
+                self._log(f"left out {stream.type} stream #{stream.index} ({_codec_name(stream)})")
+            return None
+        if stream.codec_context is None:  # a damaged header: FFmpeg knows no codec for it
+            self._log(f"left out {stream.type} stream #{stream.index} (its codec is unknown)")
             return None
         if muxer_accepts(self._output.format.name, stream):
             out = self._output.add_stream_from_template(stream)
@@ -174,7 +228,9 @@ class SideStreams:
         index = packet.stream.index
         try:
             self._route_packet(packet, self._routes[index])
-        except av.error.FFmpegError:
+        except av.error.FFmpegError as exc:
+            if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+                raise  # the output's disk, not this packet (the writer says so)
             self._dropped[index] = self._dropped.get(index, 0) + 1
 
     def _route_packet(self, packet: av.Packet, route: _Route) -> None:
@@ -245,6 +301,10 @@ _AUDIO_ENCODERS = {
              "7.1", "7.1(wide)"}, "fltp"),
     "libopus": ({48000, 24000, 16000, 12000, 8000}, {"mono", "stereo", "5.1", "5.1(side)", "7.1"}, "flt"),
 }
+
+
+def _codec_name(stream) -> str:
+    return stream.codec_context.name if stream.codec_context is not None else "unknown codec"
 
 
 def _copy_metadata(src, dst) -> None:

@@ -25,21 +25,31 @@ import torch
 from torch import nn
 
 from vidrestore.engines import (
+    AUTO_ORDER,
+    IMAGE_BACKENDS,
     EngineCache,
     EngineRestorer,
+    ImageNetworkIO,
     NetworkIO,
+    TiledUpscaler,
+    backend_unavailable,
     batch_profile,
     build_engine,
+    build_image_engine,
     choose_backend,
     network_io,
     resolve_precision,
+    tile_shape,
 )
 from vidrestore.errors import UntrainedWeightsError, UsageError
 from vidrestore.faces.device import build_face_ops
 from vidrestore.faces.identity import conditioning_backend
 from vidrestore.faces.paste import build_masker
 from vidrestore.models import LoadReport, Recognizer
+from vidrestore.models.checkpoint import load_weights_file
 from vidrestore.models.registry import ModelSpec, build_model, get_spec, load_model
+from vidrestore.models.rrdbnet import RRDBNet, upsampler_spec
+from vidrestore.models.seeded import fill_seeded
 from vidrestore.settings import RestoreConfig
 from vidrestore.weights import WeightStore
 
@@ -48,6 +58,7 @@ from .face_stage import FaceStage
 from .paste_stage import PasteStage
 from .restore_stage import PassthroughRestorer, RestoreStage
 from .temporal_stage import TemporalRestoreStage
+from .upscale_stage import ResizeUpscaler, Upscaler, UpscaleStage
 
 Log = Callable[[str], None]
 
@@ -202,23 +213,90 @@ def build_restorer(config: RestoreConfig, store: WeightStore, device: torch.devi
 
 @dataclass
 class Stages:
-    """The pipeline's three stages for one video, in order."""
+    """The pipeline's stages for one video, in order (``upscale`` only with ``--upscale``)."""
 
     faces: FaceStage
     restore: RestoreStage | TemporalRestoreStage
     paste: PasteStage
+    upscale: UpscaleStage | None = None
 
     def __iter__(self):
-        return iter((self.faces, self.restore, self.paste))
+        return iter([s for s in (self.faces, self.restore, self.upscale, self.paste) if s is not None])
+
+
+def build_upscaler(config: RestoreConfig, store: WeightStore, device: torch.device, *,
+                   frame_size: tuple[int, int], log: Log = lambda line: None, tiny: bool = False) -> Upscaler | None:
+    """The ``Upscaler`` of ``config.upscale`` for frames of ``frame_size`` (height, width,
+    upright), or None without ``--upscale``.
+
+    Real-ESRGAN needs its weights: ``upscale.weights``, else the official file of the
+    factor's network (downloaded where allowed); offline without it, Lanczos with a note.
+    ``tiny``: the network's test size with seeded random weights (``bench --tiny``).
+    """
+    up = config.upscale
+    if up.factor == 1:
+        return None
+    if up.upsampler != "realesrgan":
+        return ResizeUpscaler(up.factor, "lanczos" if up.upsampler == "lanczos" else "bicubic")
+    spec = upsampler_spec(up.factor)
+    if tiny:
+        net = fill_seeded(RRDBNet(spec.tiny))
+        log(f"upscale: {spec.name} tiny test network with seeded random weights")
+    else:
+        if up.weights is not None:
+            path = up.weights
+        elif store.find(spec.weights) is None and not store.allow_download:
+            entry = store.entry(spec.weights)
+            log(f"upscale: {entry.filename} is not present and downloads are off: enlarging the background "
+                f"with lanczos instead (`vidrestore weights fetch {spec.weights}` for Real-ESRGAN)")
+            return ResizeUpscaler(up.factor, "lanczos")
+        else:
+            path = store.require(spec.weights)
+        net = load_weights_file(RRDBNet(spec.config), path, what=f"Real-ESRGAN {spec.name}")
+    precision = resolve_precision(config.precision, device)
+    backend = config.engine
+    if backend not in IMAGE_BACKENDS:
+        backend, why = choose_image_backend(device, precision)
+        if config.engine != "auto":
+            why = f"--engine {config.engine} does not run it; {why}"
+        log(f"upscale: engine {backend}: {why}")
+    height, width = frame_size
+    tile = tile_shape(height, width, up.tile, net.multiple, up.tile_pad)
+    io = ImageNetworkIO(spec.name, spec.config.scale, tile)
+    batch = 4 if device.type == "cuda" else 1
+    engine = build_image_engine(net.eval(), io, backend=backend, precision=precision, device=device,
+                                batch=(1, batch, max(batch, 4)), log=log, owned=True)
+    upscaler = TiledUpscaler(engine, scale=spec.config.scale, tile=tile, pad=min(up.tile_pad, (min(tile) - 1) // 2),
+                             multiple=net.multiple, batch=batch)
+    log(f"upscale: {upscaler.name}")
+    return upscaler
+
+
+def choose_image_backend(device: torch.device, precision: str) -> tuple[str, str]:
+    """``--engine auto`` for an image network: the first available of ``AUTO_ORDER`` that
+    runs image networks."""
+    skipped = []
+    for backend in AUTO_ORDER["cuda" if device.type == "cuda" else "cpu"]:
+        if backend not in IMAGE_BACKENDS:
+            continue
+        reason = backend_unavailable(backend, device, precision)
+        if reason is None:
+            return backend, "the first available for image networks" + (f" ({'; '.join(skipped)})" if skipped else "")
+        skipped.append(f"not {backend}: {reason}")
+    raise UsageError("no engine can run the background upsampler here: " + "; ".join(skipped))
 
 
 def build_stages(config: RestoreConfig, store: WeightStore, device: torch.device, restorer: Restorer, *,
                  source: str | Path, cache_dir: str | Path | None = None,
-                 references: dict[str, np.ndarray] | None = None, log: Log = lambda line: None) -> Stages:
-    """The face, restore and paste stages of ``config`` around ``restorer`` for video ``source``.
+                 references: dict[str, np.ndarray] | None = None, log: Log = lambda line: None,
+                 pixel_aspect: float = 1.0, frames_key: str = "", upscaler: Upscaler | None = None) -> Stages:
+    """The face, restore, [upscale] and paste stages of ``config`` around ``restorer`` for
+    video ``source``.
 
     The restorer decides the crop size (a tiny test network takes smaller faces); the face
-    cache lives in ``cache_dir`` when given.
+    cache lives in ``cache_dir`` when given. ``pixel_aspect`` is the frames' pixel shape
+    (the face stage works in square pixels), ``frames_key`` what they depend on beyond the
+    file (for the face cache); ``upscaler`` (``build_upscaler``) adds the upscale stage.
     """
     restorer = check_restorer(restorer)
     face_ops, why = build_face_ops(config.face_ops, device, config.paste)
@@ -234,13 +312,16 @@ def build_stages(config: RestoreConfig, store: WeightStore, device: torch.device
         cache_dir=cache_dir,
         source=Path(source),
         log=log,
+        pixel_aspect=pixel_aspect,
+        frames_key=frames_key,
         face_ops=face_ops,
     )
     log(faces.summary)
     restore = restore_stage(config, restorer, device, log)
     masker = build_masker(config.paste.mask, store, device, config.paste)
     log(f"paste: {masker.name} mask ({getattr(masker, 'reason', '') or 'requested'})")
-    return Stages(faces, restore, PasteStage(masker, overlay=config.overlay, config=config.paste, face_ops=face_ops))
+    return Stages(faces, restore, PasteStage(masker, overlay=config.overlay, config=config.paste, face_ops=face_ops),
+                  UpscaleStage(upscaler) if upscaler is not None else None)
 
 
 def restore_stage(config: RestoreConfig, restorer: Restorer, device: torch.device,

@@ -12,6 +12,13 @@ it passes the second opinion; until then they are left untouched and counted as
 the detector runs on a batch, and every frame waits until the smoothing window's future half
 (``smooth.delay`` frames) has been tracked. Jobs come out exactly once, in order; ``flush()``
 gives out the rest at the end of the stream.
+
+Non-square pixels (an anamorphic frame, ``pixel_aspect`` ≠ 1): detection, tracking,
+smoothing and identity run on a square-pixel view of each frame (one axis enlarged), so the
+detector and the alignment see the person's real proportions; the view → frame scaling is
+composed into each face's frame → crop affine (``faces.geometry``), so the crop is sampled
+once from the stored frame, unsqueezed, and the paste's inverse warp puts the restored face
+back squeezed. Boxes and landmarks handed on are in frame pixels.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import cv2
 import numpy as np
 
 from vidrestore.config import to_mapping
@@ -31,6 +39,7 @@ from vidrestore.faces.cache_session import CacheSession
 from vidrestore.faces.config import FaceConfig
 from vidrestore.faces.detect.batching import detect_frames, score_floor
 from vidrestore.faces.face import Face
+from vidrestore.faces.geometry import compose, grid_scale, inverse, map_points, square_pixel_scale
 from vidrestore.faces.identity import (
     FaceEncoder,
     TrackIdentities,
@@ -79,6 +88,10 @@ class FaceStage:
         detector: a ready detector to use instead of building ``config.detector``.
         verifier: a ready ``faces.verify.FaceVerifier`` to use instead of building
             ``config.verify.method`` (``False``: none).
+        pixel_aspect: width / height of a pixel of the frames (upright), 1 for square
+            pixels (module doc).
+        frames_key: what the frames depend on beyond the source file (deinterlacing, pixel
+            resampling): part of the face cache's key.
         face_ops: device face ops (``faces.device.DeviceFaceOps``): a frame with faces to
             restore goes to the device once (``job.device``) and its crops are made there,
             as tensors; None: OpenCV crops on the host.
@@ -107,10 +120,16 @@ class FaceStage:
         log: Log | None = None,
         detector=None,
         verifier=None,
+        pixel_aspect: float = 1.0,
+        frames_key: str = "",
         face_ops=None,
     ) -> None:
         self.config = config
         self.face_ops = face_ops
+        self.pixel_aspect = float(pixel_aspect)
+        self.frames_key = frames_key
+        self._square = square_pixel_scale(self.pixel_aspect) if self.pixel_aspect != 1 else None
+        self._to_view: np.ndarray | None = None  # frame → square view, set at the first frame
         self._log = log or (lambda _msg: None)
         if detector is None:
             from vidrestore.faces.detect import build_detector
@@ -227,6 +246,8 @@ class FaceStage:
             "track": to_mapping(c.track),
             "track_identity": self.encoder_name if uses_id else None,
             "identity_schedule": [c.identity.every, c.identity.improve] if uses_id else None,
+            **({"frames": self.frames_key} if self.frames_key else {}),
+            **({"pixel_aspect": round(self.pixel_aspect, 6)} if self._square else {}),
         }
 
     def report(self) -> dict[str, Any]:
@@ -310,9 +331,9 @@ class FaceStage:
             for job, _ in incoming:
                 self._replay(job)
             return
-        found = iter(self._detect([job.frame.image for job, d in incoming if d]))
-        for job, detect in incoming:
-            image = job.frame.image
+        views = [self._view(job.frame.image) for job, _ in incoming]
+        found = iter(self._detect([view for view, (_, d) in zip(views, incoming) if d]))
+        for (job, detect), image in zip(incoming, views):
             # Cuts are judged here, in order, with the live tracks' faces masked out; a cut
             # on a frame the schedule skipped is detected on its own.
             cut = self.cuts(image, self.tracker.boxes())
@@ -326,19 +347,22 @@ class FaceStage:
             if detect:
                 for tid, vector in self.identities.observe(job.index, job.faces, embeddings).items():
                     self.tracker.set_identity(tid, vector)
-            self._verify(job, detect)
+            self._verify(job, detect, image)
             self._tracked(job, detect, cut)
 
     def _replay(self, job: FrameJob) -> None:
         job.faces, detected, cut = self._cache.replay(job.index)
         if detected:
-            self.identities.observe(job.index, job.faces, self.identities.frame(job.frame.image))
-        self._verify(job, detected)
+            view = self._view(job.frame.image)
+            self.identities.observe(job.index, job.faces, self.identities.frame(view))
+        self._verify(job, detected, view if detected else None)
         self._tracked(job, detected, cut)
 
-    def _verify(self, job: FrameJob, detected: bool) -> None:
+    def _verify(self, job: FrameJob, detected: bool, view: np.ndarray | None) -> None:
+        """Second opinions on ``job``'s faces, judged on ``view`` (the square-pixel frame their
+        boxes are in; ``None`` where the frame was not detected on, so nothing is judged)."""
         start = time.perf_counter()
-        self.verdicts.observe(job.index, job.frame.image, job.faces, detected)
+        self.verdicts.observe(job.index, view if view is not None else job.frame.image, job.faces, detected)
         self.seconds["verify"] += time.perf_counter() - start
 
     def _detect(self, images: list[np.ndarray]) -> list[list[Face]]:
@@ -375,25 +399,50 @@ class FaceStage:
     def _align(self, job: FrameJob) -> None:
         size = self.config.face_size
         image = job.frame.image
+        view = self._view(image) if self._square is None or self.encoder is not None else None
+        to_view = self._view_transform(image) if self._square is not None else None
         for face in job.faces:
             points = self.smoother.get(face.track_id, job.index)
             face.landmarks = points[:5].astype(np.float32)
             face.box = points[5:7].reshape(4).astype(np.float32)
             if face.size < self.config.min_face:
                 face.skip = "too small"
-                continue
-            if (reason := self.verdicts.verdict(face.track_id)) is not None:
+            elif (reason := self.verdicts.verdict(face.track_id)) is not None:
                 face.skip, face.rejected = "rejected", reason
-                continue
-            face.affine = estimate_affine(face.landmarks, size)
-            if self.face_ops is None:
-                face.crop = warp_face(image, face.affine, size)
-            face.identity = self.identities.conditioning(face, image, job.index)
+            else:
+                face.affine = estimate_affine(face.landmarks, size)
+                if to_view is not None:  # sample the stored frame through the view
+                    face.affine = compose(face.affine, to_view)
+                if self.face_ops is None:
+                    face.crop = warp_face(image, face.affine, size)
+                face.identity = self.identities.conditioning(face, view, job.index)
+            if to_view is not None:  # view pixels → frame pixels for those that follow
+                back = inverse(to_view)
+                face.landmarks = map_points(back, face.landmarks)
+                face.box = map_points(back, face.box.reshape(2, 2)).reshape(4)
         aligned = [face for face in job.faces if face.affine is not None and face.skip is None]
         if self.face_ops is not None and aligned:
             job.device = self.face_ops.upload(image)
             for face, crop in zip(aligned, self.face_ops.align(job.device, [f.affine for f in aligned], size)):
                 face.crop = crop
+
+    def _view(self, image: np.ndarray) -> np.ndarray:
+        """The square-pixel view of a frame (the frame itself for square pixels)."""
+        if self._square is None:
+            return image
+        height, width = image.shape[:2]
+        self._view_transform(image)
+        size = (int(round(self._to_view[0, 0] * width)), int(round(self._to_view[1, 1] * height)))
+        return cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
+
+    def _view_transform(self, image: np.ndarray) -> np.ndarray:
+        """Frame → square view (2, 3), the exact scaling of the view's rounded size."""
+        if self._to_view is None:
+            height, width = image.shape[:2]
+            sx, sy = self._square
+            size = (max(int(round(width * sx)), 1), max(int(round(height * sy)), 1))
+            self._to_view = grid_scale(size[0] / width, size[1] / height)
+        return self._to_view
 
 
 def _scale_key(scale) -> str | float:

@@ -43,6 +43,7 @@ class KnownWeights:
 _CODEFORMER = "https://github.com/sczhou/CodeFormer/releases/download/v0.1.0/"
 _FACEXLIB = "https://github.com/xinntao/facexlib/releases/download/"
 _S_LAB = "S-Lab License 1.0 (non-commercial)"
+_REAL_ESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download/"
 
 _TABLE = (
     KnownWeights(
@@ -95,6 +96,18 @@ _TABLE = (
         "4c06341c33c2ca1f86781dab0e829f88ad5b64be9fba56e56bc9ebdefc619e43", "insightface models: non-commercial research only", "arcface_onnx", None,
         "insightface buffalo_l ArcFace R50 (ONNX), inside buffalo_l.zip",
         member="w600k_r50.onnx",
+    ),
+    KnownWeights(
+        "realesrgan-x2plus", "RealESRGAN_x2plus.pth", _REAL_ESRGAN + "v0.2.1/RealESRGAN_x2plus.pth",
+        "49fafd45f8fd7aa8d31ab2a22d14d91b536c34494a5cfe31eb5d89c2fa266abb", "BSD-3-Clause (Real-ESRGAN)",
+        "realesrgan-x2plus", "params_ema",
+        "Real-ESRGAN x2plus RRDBNet: the background upsampler of --upscale 2",
+    ),
+    KnownWeights(
+        "realesrgan-x4plus", "RealESRGAN_x4plus.pth", _REAL_ESRGAN + "v0.1.0/RealESRGAN_x4plus.pth",
+        "4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1", "BSD-3-Clause (Real-ESRGAN)",
+        "realesrgan-x4plus", "params_ema",
+        "Real-ESRGAN x4plus RRDBNet: the background upsampler of --upscale 4",
     ),
     KnownWeights(
         "vgg16", "vgg16-397923af.pth", "https://download.pytorch.org/models/vgg16-397923af.pth",
