@@ -4,7 +4,7 @@ hand-labelled real frames (``tests/data/face_labels.csv``, see ``testkit.labels`
 
     python tools/bench_detectors.py [--detectors mtcnn@1 mtcnn@auto ...] [--verifiers off auto ...]
                                     [--json FILE]
-    python tools/bench_detectors.py --stage [--json FILE]
+    python tools/bench_detectors.py --stage [--stage-detector blazeface] [--stage-verify geometry] [--json FILE]
     python tools/bench_detectors.py --detectors mtcnn@auto --verifiers dlib-cnn --sheets DIR
 
 ``--sheets DIR`` draws contact sheets of what each verifier accepted and rejected
@@ -55,6 +55,7 @@ def detectors(names: list[str]):
 
     out = {}
     mtcnn = hog = cnn = None
+    blaze: dict = {}
     for name in names:
         kind, _, rest = name.partition("@")
         scale, _, floor_text = rest.partition(":")
@@ -68,6 +69,12 @@ def detectors(names: list[str]):
         elif kind == "cnn":
             cnn = cnn or DlibDetector("cnn", upsample=0)
             out[name] = (cnn, rule, 0.0)
+        elif kind.startswith("blazeface"):
+            from vidrestore.faces.detect.blazeface import BlazeFaceDetector
+
+            model = kind.removeprefix("blazeface").removeprefix("-") or "back"
+            blaze[model] = blaze.get(model) or BlazeFaceDetector(model)
+            out[name] = (blaze[model], rule, float(floor_text or 0.5))
         elif kind in ("retinaface", "retinaface-mobilenet"):
             from vidrestore.faces.detect import build_detector
             from vidrestore.weights import WeightStore
@@ -106,8 +113,10 @@ def build_verifiers(names: list[str]):
     return out
 
 
-def stage_scores(rows, log=print) -> list[dict]:
-    """Score what the face stage (default settings, offline) restores on the labelled frames."""
+def stage_scores(rows, log=print, detector: str = "auto", verify: str = "auto") -> list[dict]:
+    """Score what the face stage (default settings, offline; ``detector`` and ``verify`` as
+    ``--detector`` / ``--verify`` set them) restores on the labelled frames."""
+    import dataclasses
 
     import av
 
@@ -121,7 +130,7 @@ def stage_scores(rows, log=print) -> list[dict]:
 
     from fractions import Fraction
 
-    config = FaceConfig()
+    config = FaceConfig(detector=detector, verify=dataclasses.replace(FaceConfig().verify, method=verify))
     store = WeightStore("/nonexistent", "/nonexistent", allow_download=False)
     wanted = set(SET_IMAGES)
     before, after, spent = {}, {}, {}
@@ -193,6 +202,8 @@ def main(argv=None) -> int:
     parser.add_argument("--verifiers", nargs="+", default=list(VERIFIERS))
     parser.add_argument("--json", type=Path, help="write every number here")
     parser.add_argument("--stage", action="store_true", help="measure the face stage (see above)")
+    parser.add_argument("--stage-detector", default="auto", help="the stage's --detector (default auto)")
+    parser.add_argument("--stage-verify", default="auto", help="the stage's --verify (default auto)")
     parser.add_argument("--sheets", type=Path, metavar="DIR", help="contact sheets of the verdicts")
     args = parser.parse_args(argv)
     import torch
@@ -200,7 +211,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     rows = read_labels()
     if args.stage:
-        results = stage_scores(rows)
+        results = stage_scores(rows, detector=args.stage_detector, verify=args.stage_verify)
         print("| faces scored | verification | precision | recall |")
         print("|---|---|---|---|")
         for r in results[:-1]:

@@ -99,17 +99,19 @@ def our_landmarks(frames: list[np.ndarray]) -> list[list[tuple[np.ndarray, np.nd
     frame, ``(landmarks 5×2, box+score)`` pairs."""
     from vidrestore.faces.config import FaceConfig
     from vidrestore.faces.detect import build_detector
+    from vidrestore.faces.detect.batching import score_floor
     from vidrestore.weights import WeightStore
 
     limits = FaceConfig()
     detector = build_detector("auto", WeightStore(allow_download=False), "cpu")
+    floor = score_floor(detector, limits.score_threshold)
     found = []
     for start in range(0, len(frames), 8):
         batch = [np.ascontiguousarray(f[..., ::-1]) for f in frames[start : start + 8]]  # RGB
         for faces in detector.detect(batch):
             found.append([(np.asarray(f.landmarks, np.float64).reshape(5, 2),
                            np.append(np.asarray(f.box, np.float64), f.score)) for f in faces
-                          if f.size >= limits.min_face and f.score >= limits.score_threshold])
+                          if f.size >= limits.min_face and f.score >= floor])
     return found
 
 

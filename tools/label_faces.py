@@ -36,6 +36,7 @@ from testkit.labels import (  # noqa: E402
     write_labels,
 )
 from testkit.real_faces import load_images  # noqa: E402
+from vidrestore.errors import MissingWeightsError  # noqa: E402
 
 TILE = 160
 PER_ROW, ROWS = 4, 5
@@ -74,6 +75,18 @@ def candidate_detectors(skip_cnn: bool = False):
     }
     if cnn is not None:
         out["cnn@auto"] = scaled(cnn.raw, auto)
+    try:
+        from vidrestore.faces.detect.blazeface import BlazeFaceDetector
+
+        blaze = BlazeFaceDetector("back")  # at its own threshold 0.5, the lowest it runs at
+    except MissingWeightsError:
+        return out
+
+    def blaze_raw(image):
+        return [(f.box, f.score) for f in blaze.detect([image])[0]]
+
+    out["blazeface@1"] = scaled(blaze_raw, lambda im: 1.0)
+    out["blazeface@auto"] = scaled(blaze_raw, auto)
     return out
 
 

@@ -28,7 +28,7 @@ EngineName = Literal["auto", "torch", "compiled", "onnxruntime", "tensorrt"]
 PrecisionName = Literal["auto", "fp32", "fp16", "bf16"]
 DeviceName = Literal["auto", "cpu", "cuda"]
 
-DetectorName = Literal["auto", "retinaface", "retinaface-mobilenet", "mtcnn"]
+DetectorName = Literal["auto", "retinaface", "retinaface-mobilenet", "mtcnn", "blazeface"]
 """Face detectors; ``auto`` picks the best whose weights are present."""
 
 VerifierName = Literal["auto", "geometry", "dlib-cnn", "landmarks", "off"]

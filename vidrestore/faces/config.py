@@ -168,7 +168,9 @@ class FaceConfig:
             faces are under the detectors' smallest size) and leaves bigger ones as they are.
         min_face: faces smaller than this (geometric mean of box sides, pixels) are tracked
             but left untouched (``face.skip = "too small"``).
-        score_threshold: detections scoring lower are dropped.
+        score_threshold: detections scoring lower are dropped; None (default): the
+            detector's own operating floor (``score_floor``: 0.9 for MTCNN and RetinaFace,
+            whose scores are calibrated alike, 0.65 for BlazeFace; ``faces.detect.batching``).
         face_size: side of the aligned crop.
         track: see ``TrackConfig``.
         smooth: see ``SmoothConfig``.
@@ -181,7 +183,7 @@ class FaceConfig:
     batch: int = 8
     detect_scale: float | Literal["auto"] = "auto"
     min_face: float = 20.0
-    score_threshold: float = 0.9
+    score_threshold: float | None = None
     face_size: int = 512
     track: TrackConfig = field(default_factory=TrackConfig)
     smooth: SmoothConfig = field(default_factory=SmoothConfig)
@@ -206,7 +208,7 @@ class FaceConfig:
             raise ConfigError("detect_scale must be auto or a number in [0.1, 8]")
         if self.min_face < 0:
             raise ConfigError("min_face must be >= 0")
-        if not 0.0 <= self.score_threshold <= 1.0:
+        if self.score_threshold is not None and not 0.0 <= self.score_threshold <= 1.0:
             raise ConfigError("score_threshold must be in [0, 1]")
         if self.face_size < 16:
             raise ConfigError("face_size must be >= 16")

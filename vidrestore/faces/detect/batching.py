@@ -23,6 +23,18 @@ AUTO_MIN_SIDE = 480
 """Shorter side (pixels) below which ``auto_scale`` upscales a frame for detection."""
 AUTO_MAX_SCALE = 4.0
 """Most ``auto_scale`` upscales (a 120 px thumbnail is not worth a 16× larger search)."""
+DEFAULT_SCORE_FLOOR = 0.9
+"""The score floor of a detector that names none (MTCNN's and RetinaFace's operating point)."""
+
+
+def score_floor(detector: Detector, configured: float | None = None) -> float:
+    """The score a detection of ``detector`` needs: ``configured`` when given, else the
+    detector's own ``score_floor`` attribute (``DEFAULT_SCORE_FLOOR`` without one). Detectors'
+    scores are not calibrated alike: BlazeFace's real faces on dim SD footage score 0.5–0.9,
+    MTCNN's 0.9–1."""
+    if configured is not None:
+        return float(configured)
+    return float(getattr(detector, "score_floor", DEFAULT_SCORE_FLOOR))
 
 
 def auto_scale(height: int, width: int, min_side: int = AUTO_MIN_SIDE, max_scale: float = AUTO_MAX_SCALE) -> float:
@@ -41,7 +53,7 @@ def detect_frames(
     *,
     batch: int = 8,
     scale: float = 1.0,
-    score_threshold: float = 0.0,
+    score_threshold: float | None = 0.0,
 ) -> list[list[Face]]:
     """The faces of each image, in frame coordinates.
 
@@ -52,8 +64,10 @@ def detect_frames(
         scale: images are resized by this factor before detection (2 finds the faces of
             small videos that are under the detector's smallest size); boxes and landmarks
             are mapped back.
-        score_threshold: detections scoring lower are dropped.
+        score_threshold: detections scoring lower are dropped; None: the detector's own
+            floor (``score_floor``).
     """
+    floor = score_floor(detector, score_threshold)
     out: list[list[Face]] = []
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     for start in range(0, len(images), batch):
@@ -61,7 +75,7 @@ def detect_frames(
         if scale != 1.0:
             chunk = [cv2.resize(im, None, fx=scale, fy=scale, interpolation=interpolation) for im in chunk]
         for faces in detector.detect(chunk):
-            kept = [f for f in faces if f.score >= score_threshold]
+            kept = [f for f in faces if f.score >= floor]
             if scale != 1.0:
                 for f in kept:
                     f.box = (np.asarray(f.box, np.float32) / scale).astype(np.float32)

@@ -104,6 +104,9 @@ class MTCNNDetector:
             on CPU, where bigger batches fall out of the caches; unlimited on GPU).
     """
 
+    score_floor = 0.9
+    """The score the face stage asks of a detection (``batching.score_floor``)."""
+
     name = "mtcnn"
 
     def __init__(

@@ -69,6 +69,9 @@ class RetinaFaceDetector:
         reason: why this detector was chosen, for the log.
     """
 
+    score_floor = 0.9
+    """The score the face stage asks of a detection (``batching.score_floor``)."""
+
     def __init__(
         self,
         weights: Path | str,
