@@ -51,7 +51,7 @@ from vidrestore.faces.report import FaceReport
 from vidrestore.faces.scene_cut import SceneCutDetector
 from vidrestore.faces.smooth import build_smoother
 from vidrestore.faces.track import FaceTracker
-from vidrestore.faces.verify import TrackVerdicts, build_verifier
+from vidrestore.faces.verify import FaceVerifier, TrackVerdicts, build_verifier
 
 from .contracts import FrameJob
 
@@ -138,7 +138,7 @@ class FaceStage:
         self.detector = detector
         self.detector_reason = getattr(detector, "reason", "")
         if verifier is None:
-            verifier, self.verifier_reason = _verifier(config)
+            verifier, self.verifier_reason = choose_verifier(config)
         else:
             verifier, self.verifier_reason = (verifier or None), "given"
         self.verdicts = TrackVerdicts(verifier, config.verify.every, config.verify.grow, config.min_face)
@@ -455,8 +455,9 @@ def _scale_key(scale) -> str | float:
     return f"auto:{AUTO_MIN_SIDE}:{AUTO_MAX_SCALE:g}"
 
 
-def _verifier(config: FaceConfig):
-    """The run's verifier and why; ``auto`` without dlib runs without one, saying so."""
+def choose_verifier(config: FaceConfig) -> tuple[FaceVerifier | None, str]:
+    """The run's verifier (``config.verify.method``) and why; ``auto`` without dlib runs
+    without one, saying so; an explicit dlib kind without dlib raises MissingWeightsError."""
     method = config.verify.method
     try:
         verifier = build_verifier(method)

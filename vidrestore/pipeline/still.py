@@ -28,7 +28,7 @@ from vidrestore.imaging import to_uint8
 from vidrestore.settings import RestoreConfig
 
 from .contracts import Restorer, check_restorer
-from .face_stage import identity_encoder
+from .face_stage import choose_verifier, identity_encoder
 
 Log = Callable[[str], None]
 
@@ -80,9 +80,11 @@ class StillRestorer:
         self.references = {name: reference_identity(photo, self.detector, self.encoder)
                            for name, photo in references.items()}
         self.masker = None if aligned else build_masker(config.paste.mask, store, device, config.paste)
+        self.verifier, verify_reason = (None, "aligned faces") if aligned else choose_verifier(faces)
         detector = "none (aligned faces)" if aligned else getattr(self.detector, "name", "detector")
         names = f", references {', '.join(self.references)}" if self.references else ""
-        self.summary = f"images: detector {detector}, identity {reason}{names}"
+        verify = getattr(self.verifier, "name", "off")
+        self.summary = f"images: detector {detector}, verify {verify} ({verify_reason}), identity {reason}{names}"
         log(self.summary)
 
     def restore(self, image: np.ndarray) -> StillResult:
@@ -97,6 +99,9 @@ class StillRestorer:
             face.track_id = i
             if face.size < self.config.faces.min_face:
                 face.skip = "too small"
+        self._verify(image, [f for f in faces if f.skip is None])
+        for face in faces:
+            if face.skip is not None:
                 continue
             face.affine = estimate_affine(face.landmarks, self.size)
             face.crop = warp_face(image, face.affine, self.size)
@@ -108,6 +113,15 @@ class StillRestorer:
 
             draw_overlay(image, faces)
         return StillResult(image, [_entry(f, identities) for f in faces])
+
+    def _verify(self, image: np.ndarray, faces: list[Face]) -> None:
+        """The video path's second opinion on each candidate (``faces.verify``): a rejected
+        one is left untouched, with the verifier's reason."""
+        if self.verifier is None or not faces:
+            return
+        for face, reason in zip(faces, self.verifier.check(image, faces)):
+            if reason is not None:
+                face.skip, face.rejected = "rejected", reason
 
     def _restore_aligned(self, image: np.ndarray) -> StillResult:
         h, w = image.shape[:2]
@@ -162,4 +176,6 @@ def _reference(identities: TrackIdentities, track_id: int) -> dict[str, Any]:
 def _entry(face: Face, identities: TrackIdentities) -> dict[str, Any]:
     entry = {"box": [round(float(v), 2) for v in face.box], "score": round(float(face.score), 4),
              "skip": face.skip}
+    if face.rejected is not None:
+        entry["rejected"] = face.rejected
     return entry | _reference(identities, face.track_id)
