@@ -30,6 +30,19 @@ def empty_store(tmp_path) -> WeightStore:
     return WeightStore(tmp_path / "weights", tmp_path / "cache", allow_download=False)
 
 
+class FixedDetector:
+    """Finds the given faces on every image (copies, so a stage may move them)."""
+
+    name = "fixed"
+
+    def __init__(self, faces: Sequence[Face]) -> None:
+        self.faces = list(faces)
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
+        return [[dataclasses.replace(f, box=f.box.copy(), landmarks=f.landmarks.copy()) for f in self.faces]
+                for _ in images]
+
+
 class RememberingDetector:
     """A real detector whose answer for an image is computed once per session, then copied.
 

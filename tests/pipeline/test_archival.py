@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from face_kit import FixedDetector
 from vidrestore.config import from_mapping
 from vidrestore.faces.config import FaceConfig, IdentityConfig, SmoothConfig
 from vidrestore.imaging import psnr
@@ -72,19 +73,6 @@ def test_an_anamorphic_face_is_aligned_as_the_square_one(detector, empty_store):
     paste_faces(job.frame.image, [unsqueezed], config=PasteConfig(mask="template"))
     x0, y0, x1, y1 = (int(v) for v in unsqueezed.box)
     assert psnr(job.frame.image[y0:y1, x0:x1], before[y0:y1, x0:x1]) > 35
-
-
-class FixedDetector:
-    """Finds the given faces on every image (the same landmarks for both pictures)."""
-
-    name = "fixed"
-
-    def __init__(self, faces):
-        self.faces = faces
-
-    def detect(self, images):
-        return [[dataclasses.replace(f, box=f.box.copy(), landmarks=f.landmarks.copy()) for f in self.faces]
-                for _ in images]
 
 
 def test_the_square_pixel_geometry_is_exact(detector, empty_store):

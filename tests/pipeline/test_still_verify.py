@@ -8,23 +8,11 @@ import dataclasses
 import numpy as np
 import torch
 
+from face_kit import FixedDetector
 from vidrestore.config import from_mapping
 from vidrestore.pipeline.restore_stage import PassthroughRestorer
 from vidrestore.pipeline.still import StillRestorer
 from vidrestore.settings import RestoreConfig
-
-
-class FixedDetector:
-    """Finds the given faces on every image."""
-
-    name = "fixed"
-
-    def __init__(self, faces):
-        self.faces = faces
-
-    def detect(self, images):
-        return [[dataclasses.replace(f, box=f.box.copy(), landmarks=f.landmarks.copy()) for f in self.faces]
-                for _ in images]
 
 
 def test_a_still_image_detection_the_verifier_rejects_is_left_untouched(detector, empty_store):
