@@ -41,6 +41,18 @@ def test_probe_prints_json(media):
     assert {s["type"] for s in data["streams"]} == {"video", "audio"}
 
 
+def test_a_reader_that_stops_early_ends_probe_quietly(media):
+    """`vidrestore probe X | head -1`: the reader closes the pipe; no error line, exit 141."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will read: the first write (the flush) fails with EPIPE
+    try:
+        result = subprocess.run([sys.executable, "-m", "vidrestore.cli", "probe", str(media.plain())],
+                                stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(write_end)
+    assert result.stderr == "" and result.returncode == 141
+
+
 @pytest.mark.parametrize("args,code,words", [
     (["probe", "/no/such/file.mp4"], 3, "not found"),
     (["/no/such/file.mp4", "-o", "out.mp4"], 3, "not found"),

@@ -11,13 +11,14 @@
     vidrestore preview INPUT --at T -o P.png one frame restored at several fidelities
 
 Exit codes: 0 success, 1 internal error, 2 usage, 3 bad input, 4 missing or unfit weights,
-130 interrupted (Ctrl-C, SIGTERM).
+130 interrupted (Ctrl-C, SIGTERM), 141 standard output closed early (``vidrestore probe X | head``).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 from typing import Callable, Sequence
@@ -114,9 +115,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_guarded(body: Callable[[], int], prefix: str, *, interrupted: str = "interrupted") -> int:
     """Run a command's ``body`` and turn what it raises into one line on stderr and an exit
     code: a ``VidrestoreError``'s own code, 130 for Ctrl-C, 1 for running out of memory or an
-    internal error (re-raised with ``VIDRESTORE_DEBUG`` set). ``prefix`` starts each line."""
+    internal error (re-raised with ``VIDRESTORE_DEBUG`` set). ``prefix`` starts each line.
+    A reader that closes standard output early (``| head``) ends the command quietly with 141,
+    as a shell reports a pipeline's writer killed by SIGPIPE."""
     try:
-        return body()
+        code = body()
+        sys.stdout.flush()  # a buffered write to a closed pipe fails here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        if not _stdout_closed():
+            return _internal_error(prefix)
+        return STDOUT_CLOSED
     except KeyboardInterrupt:
         print(f"{prefix}{interrupted}", file=sys.stderr)
         return Interrupted.exit_code
@@ -126,12 +135,40 @@ def run_guarded(body: Callable[[], int], prefix: str, *, interrupted: str = "int
     except MemoryError:
         print(f"{prefix}error: out of memory (try a smaller --batch-size)", file=sys.stderr)
         return 1
-    except Exception as exc:  # noqa: BLE001 - the one place that catches everything
-        print(f"{prefix}internal error: {type(exc).__name__}: {exc} "
-              "(please report it with the command you ran)", file=sys.stderr)
-        if _debug():
-            raise
-        return 1
+    except Exception:  # noqa: BLE001 - the one place that catches everything
+        return _internal_error(prefix)
+
+
+STDOUT_CLOSED = 128 + signal.SIGPIPE  # 141, what a shell shows for a writer killed by SIGPIPE
+
+
+def _internal_error(prefix: str) -> int:
+    """Report the exception being handled as an internal error (re-raised under VIDRESTORE_DEBUG)."""
+    exc = sys.exc_info()[1]
+    print(f"{prefix}internal error: {type(exc).__name__}: {exc} "
+          "(please report it with the command you ran)", file=sys.stderr)
+    if _debug():
+        raise exc
+    return 1
+
+
+def _stdout_closed() -> bool:
+    """Is standard output a pipe nobody reads any more (poll reports an error on its write end)?
+    If so, point it at /dev/null so that the interpreter's own flush at exit does not fail again."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        closed = any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no real file behind sys.stdout
+        return False
+    if closed:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    return closed
 
 
 def _main_thread() -> bool:
