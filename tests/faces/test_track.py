@@ -114,6 +114,29 @@ def test_flow_carries_the_astronaut_by_a_known_shift(kit):
     np.testing.assert_allclose(moved[1], box + [5, 3, 5, 3], atol=0.3)
 
 
+def test_flow_on_a_large_frame_looks_only_near_the_face_and_keeps_frame_coordinates(kit, monkeypatch):
+    """A small face far from the origin of a 1280×720 frame: Lucas–Kanade runs on a crop
+    around it (not the whole frame), and the carried face comes back in frame coordinates."""
+    import cv2
+
+    from vidrestore.faces import motion
+
+    rng = np.random.default_rng(3)
+    canvas = cv2.GaussianBlur(rng.normal(110, 20, (720, 1280, 3)).clip(0, 255).astype(np.uint8), (0, 0), 2)
+    canvas[400:544, 900:1092] = kit.astronaut_clip(1, path=((0.4, 0.5),))[0]
+    b = np.roll(canvas, (3, 5), axis=(0, 1))
+    lm = np.float32([[82, 62], [106, 62], [94, 75], [85, 87], [103, 87]]) + [900, 400]
+    box = np.float32([72, 45, 116, 100]) + [900, 400, 900, 400]
+    seen = []
+    real = cv2.calcOpticalFlowPyrLK
+    monkeypatch.setattr(motion.cv2, "calcOpticalFlowPyrLK", lambda a, *rest, **kw: seen.append(a.shape) or real(a, *rest, **kw))
+    moved = propagate_face(to_gray8(canvas), to_gray8(b), lm, box)
+    assert moved is not None
+    np.testing.assert_allclose(moved[0], lm + [5, 3], atol=0.3)
+    np.testing.assert_allclose(moved[1], box + [5, 3, 5, 3], atol=0.3)
+    assert len(seen) == 2 and all(h * w < 0.25 * 720 * 1280 for h, w in seen)
+
+
 def test_flow_loses_a_face_that_vanishes(kit):
     frames = kit.astronaut_clip(1, path=((0.5, 0.5),))
     lm = np.float32([[86, 62], [110, 62], [98, 75], [89, 87], [107, 87]])
