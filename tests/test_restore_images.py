@@ -137,6 +137,10 @@ def test_identity_options_apply_per_face_in_a_photo(tmp_path, photos, monkeypatc
     (["{photos}/astronaut.png", "-o", "{tmp}/out.mp4"], 2, "the output of an image must be an image"),
     (["{photos}/missing.png", "-o", "{tmp}/out.png"], 3, "not found"),
     (["{photos}/astronaut.png", "-o", "{tmp}/out.png", "--max-frames", "3"], 2, "--max-frames applies to videos"),
+    (["{photos}", "-o", "{tmp}/out", "--deinterlace", "bwdif", "--codec", "libx265"], 2,
+     "--deinterlace, --codec apply to videos, not images"),
+    (["{photos}/astronaut.png", "-o", "{tmp}/out.png", "--temporal", "on"], 2, "--temporal applies to videos"),
+    (["{photos}/astronaut.png", "-o", "{tmp}/out.png", "--aligned", "--upscale", "2"], 2, "not --aligned faces"),
     (["{photos}/astronaut.png", "-o", "{tmp}/out.png", "--model", "id-codeformer"], 4, "--allow-untrained"),
 ])
 def test_bad_image_requests_are_one_line(photos, tmp_path, capsys, args, code, words):
@@ -146,3 +150,23 @@ def test_bad_image_requests_are_one_line(photos, tmp_path, capsys, args, code, w
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and words in err[0]
     assert not list(tmp_path.glob("out*")) and not list(tmp_path.glob(".out*"))
+
+
+def test_upscale_enlarges_the_photo_and_pastes_the_face_at_the_enlarged_geometry(photos, tmp_path):
+    """`--upscale 2` on a photo (offline: Real-ESRGAN's weights absent, so Lanczos with a note):
+    the output is twice the size; outside the face it is the Lanczos enlargement of the input,
+    and the restored face lands where the enlarged face is, at the enlarged photo's resolution."""
+    weights = tiny_base(tmp_path / "cf.pth")
+    out, plain = tmp_path / "out.png", tmp_path / "plain.png"
+    report = tmp_path / "report.json"
+    assert cli(photos / "astronaut.png", "-o", out, "--weights", weights, "--upscale", "2", "--report", report) == 0
+    assert cli(photos / "astronaut.png", "-o", plain, "--weights", weights) == 0
+    before, after, small = read_image(photos / "astronaut.png"), read_image(out), read_image(plain)
+    assert after.shape == (1024, 1024, 3) and after.dtype == np.uint8
+    enlarged = cv2.resize(before, (1024, 1024), interpolation=cv2.INTER_LANCZOS4)
+    x0, y0, x1, y1 = changed_box(enlarged, after)
+    assert 240 < x0 < 400 and 0 <= y0 < 160 and 520 < x1 < 680 and 320 < y1 < 520, (x0, y0, x1, y1)  # her face
+    sx0, sy0, sx1, sy1 = changed_box(before, small)
+    assert abs(x0 - 2 * sx0) <= 4 and abs(x1 - 2 * sx1 - 1) <= 4 and abs(y1 - 2 * sy1 - 1) <= 4
+    box = json.loads(report.read_text())["images"][0]["faces"][0]["box"]
+    assert 240 < box[0] < 400 and 520 < box[2] < 680  # the report's box is in the enlarged photo

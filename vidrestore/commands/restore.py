@@ -265,13 +265,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+VIDEO_ONLY = (("--max-frames", "max_frames"), ("--start", "start"), ("--end", "end"),
+              ("--temporal", "temporal"), ("--temporal-window", "temporal_window"),
+              ("--detect-every", "detect_every"), ("--smoothing", "smoothing"),
+              ("--no-face-cache", "face_cache"), ("--deinterlace", "deinterlace"),
+              ("--field-rate", "field_rate"), ("--square-pixels", "square_pixels"), ("--codec", "codec"),
+              ("--crf", "crf"), ("--preset", "preset"), ("--pix-fmt", "pix_fmt"))
+"""Options (and their argparse names) that only a video has a use for: given with an image
+or a folder of images they are refused, not silently ignored."""
+
+
 def _run_images(args: argparse.Namespace) -> int:
     from vidrestore.restore_images import restore_images
 
-    if args.max_frames is not None:
-        raise UsageError("--max-frames applies to videos, not images")
-    if args.start is not None or args.end is not None:
-        raise UsageError("--start and --end apply to videos, not images")
+    given = [option for option, dest in VIDEO_ONLY if getattr(args, dest, None) is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to videos, not images")
+    if args.aligned and args.upscale is not None and args.upscale != 1:
+        raise UsageError("--upscale applies to whole images and videos, not --aligned faces")
     if args.input.resolve() == args.output.resolve():
         raise UsageError("the output must not be the input")
     config = config_from_args(args)

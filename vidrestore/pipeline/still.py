@@ -6,7 +6,10 @@ video's tracks are). With ``aligned`` the image already is an FFHQ-aligned face 
 CelebA-Test protocol): it goes to the network whole, without detection or paste-back, and
 the result is the network's output at the image's own size (resized to the network's face
 size and back when they differ). The network, its engine and the identity options are the
-video path's (``pipeline.build``).
+video path's (``pipeline.build``). With ``--upscale`` the whole photo is enlarged (Real-ESRGAN,
+or its offline stand-in) after its faces are restored, and they are pasted into the enlarged
+photo at its geometry, as a video's frames are (``upscale_stage``) and as the official
+CodeFormer does for photos (``--bg_upsampler realesrgan --upscale 2``).
 """
 
 from __future__ import annotations
@@ -29,13 +32,14 @@ from vidrestore.settings import RestoreConfig
 
 from .contracts import Restorer, check_restorer
 from .face_stage import choose_verifier, identity_encoder
+from .upscale_stage import Upscaler, scale_faces
 
 Log = Callable[[str], None]
 
 
 @dataclass
 class StillResult:
-    """One restored image: the output pixels (same size and dtype as the input) and one
+    """One restored image: the output pixels (the input's dtype, its size times ``--upscale``) and one
     entry per face found (box, score, why it was skipped, the reference it matched)."""
 
     image: np.ndarray
@@ -65,6 +69,8 @@ class StillRestorer:
         self.config = config
         self.restorer = check_restorer(restorer)
         self.aligned = aligned
+        self._store, self._device, self._log = store, device, log
+        self._upscaler: tuple[tuple[int, int], Upscaler] | None = None  # the last image size's
         self.size = restorer.face_size
         faces = config.faces
         references = dict(references or {})
@@ -107,12 +113,30 @@ class StillRestorer:
             face.crop = warp_face(image, face.affine, self.size)
             face.identity = identities.conditioning(face, image, 0)
         self._run([f for f in faces if f.skip is None])
+        upscaler = self._upscaler_for(image)
+        if upscaler is not None:
+            image = upscaler.upscale(image)
+            scale_faces(faces, upscaler.scale)
         paste_faces(image, faces, self.masker, self.config.paste)
         if self.config.overlay and faces:
             from vidrestore.faces.overlay import draw_overlay
 
             draw_overlay(image, faces)
         return StillResult(image, [_entry(f, identities) for f in faces])
+
+    def _upscaler_for(self, image: np.ndarray) -> Upscaler | None:
+        """The ``--upscale`` enlargement for an image of this size (None without it). Its tiles
+        follow the image's size, so one is built per size in a row of images; its set-up note
+        is logged once."""
+        if self.config.upscale.factor == 1:
+            return None
+        size = image.shape[:2]
+        if self._upscaler is None or self._upscaler[0] != size:
+            from .build import build_upscaler
+
+            log = self._log if self._upscaler is None else (lambda line: None)
+            self._upscaler = (size, build_upscaler(self.config, self._store, self._device, frame_size=size, log=log))
+        return self._upscaler[1]
 
     def _verify(self, image: np.ndarray, faces: list[Face]) -> None:
         """The video path's second opinion on each candidate (``faces.verify``): a rejected
