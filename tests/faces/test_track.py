@@ -162,6 +162,31 @@ def test_demo_video_cuts_are_found(kit):
     assert flagged == [1188]
 
 
+def test_scene_cuts_on_hd_frames_mask_faces_where_they_are(kit):
+    """1280×720 frames (judged on a halved-and-halved copy): a large face that appears over the
+    same shot is masked out by its box and is no cut; the demo video's camera cut, scaled up,
+    still is one, with the same distance as judged at its own size."""
+    import cv2
+
+    rng = np.random.default_rng(5)
+    shot = cv2.GaussianBlur(rng.normal(120, 25, (720, 1280, 3)).clip(0, 255).astype(np.uint8), (0, 0), 4)
+    with_face = shot.copy()
+    with_face[150:650, 700:1200] = cv2.resize(kit.astronaut_clip(1, path=((0.4, 0.5),))[0][20:140, 40:160], (500, 500))
+    cuts = SceneCutDetector(TrackConfig().scene_cut)
+    assert cuts(shot) is False
+    assert cuts(with_face, [np.array([700, 150, 1200, 650])]) is False and cuts.distance < 0.1
+    assert cuts(shot, [np.array([700, 150, 1200, 650])]) is False
+
+    before, after = kit.demo_frames(1187, 2)
+    small = SceneCutDetector(TrackConfig().scene_cut)
+    small(before)
+    assert small(after)
+    large = SceneCutDetector(TrackConfig().scene_cut)
+    large(cv2.resize(before, (1280, 720), interpolation=cv2.INTER_CUBIC))
+    assert large(cv2.resize(after, (1280, 720), interpolation=cv2.INTER_CUBIC))
+    assert abs(large.distance - small.distance) < 0.05
+
+
 # -- the face stage on real faces ------------------------------------------------------
 
 
