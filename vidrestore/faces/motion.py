@@ -7,6 +7,8 @@ import numpy as np
 
 from vidrestore.imaging import to_uint8
 
+_LEVELS = 3  # pyramid levels above the frame: Lucas–Kanade follows motion of up to ~win·2³/2 px
+
 
 def to_gray8(image: np.ndarray) -> np.ndarray:
     """H×W uint8 luma of an RGB uint8/uint16 frame."""
@@ -53,9 +55,6 @@ def estimate_face_motion(
     if not 0.8 < float(np.hypot(m[0, 0], m[1, 0])) < 1.25:
         return None
     return m
-
-
-_LEVELS = 3  # pyramid levels above the frame: Lucas–Kanade follows motion of up to ~win·2³/2 px
 
 
 def _flow_region(
